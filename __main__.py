@@ -1,0 +1,68 @@
+"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, hub, exports."""
+
+import pulumi
+import pulumi_aws as aws
+
+from components import config_loader
+from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.cluster import Cluster, ClusterArgs
+from components.jupyterhub import JupyterHub, JupyterHubArgs
+from components.network import Network, NetworkArgs
+from components.storage import SharedStorage, SharedStorageArgs
+from components.tags import cost_tags
+
+config, secrets = config_loader.load()
+stack = pulumi.get_stack()
+
+aws_provider = aws.Provider(
+    "aws",
+    region=config.region,
+    default_tags=aws.ProviderDefaultTagsArgs(tags=cost_tags(config, pulumi.get_project(), stack)),
+)
+on_aws = pulumi.ResourceOptions(providers={"aws": aws_provider})
+
+network = Network("network", NetworkArgs(config.network, config.cluster.name), on_aws)
+
+cluster = Cluster(
+    "cluster",
+    ClusterArgs(
+        config.cluster, config.node_groups, network.vpc_id, network.public_subnet_ids, network.private_subnet_ids
+    ),
+    on_aws,
+)
+on_cluster = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.kubernetes_provider})
+nodes = list(cluster.node_groups.values())
+
+storage = SharedStorage(
+    "storage",
+    SharedStorageArgs(
+        config.storage, config.cluster.name, network.vpc_id, network.private_subnets,
+        cluster.node_security_group_id, cluster.oidc_provider_arn, cluster.oidc_issuer,
+        config.hub.namespace, nodes,
+    ),
+    on_cluster,
+)
+
+autoscaler = ClusterAutoscaler(
+    "autoscaler",
+    ClusterAutoscalerArgs(
+        config.autoscaler, config.region, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer,
+        config.node_groups, cluster.node_group_asg_names,
+    ),
+    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=nodes)),
+)
+
+hub = JupyterHub(
+    "hub",
+    JupyterHubArgs(
+        config.hub, stack, secrets, config.node_groups, storage.namespace_name, storage.claim_name,
+        cluster.hub_db_storage_class, depends_on=[storage, *nodes],
+    ),
+    on_cluster,
+)
+
+pulumi.export("hubUrl", hub.url)
+pulumi.export("loadBalancerHostname", hub.load_balancer_hostname)
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("efsFileSystemId", storage.file_system_id)
+pulumi.export("kubeconfig", cluster.kubeconfig)

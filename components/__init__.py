@@ -1,0 +1,1 @@
+"""The DANDI hub's infrastructure, one component per file."""

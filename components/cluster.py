@@ -1,0 +1,177 @@
+"""The EKS cluster with its node groups, the Kubernetes provider every in-cluster object uses, and the
+node-level add-ons (EBS CSI for the hub's database volume, the NVIDIA device plugin for GPU nodes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from components.config import ClusterConfig, NodeGroupConfig
+from components.helm_values import load_values
+from components.irsa import service_account_role
+from components.node_groups import asg_name, managed_node_group
+
+NODE_POLICIES = {
+    "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "ecr-read": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "ssm": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+}
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+NVIDIA_DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
+HUB_DB_STORAGE_CLASS = "gp3"
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    """The cluster's config slice, its node groups and where to put them."""
+
+    config: ClusterConfig
+    node_groups: dict[str, NodeGroupConfig]
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: pulumi.Input[list[str]]
+    private_subnet_ids: pulumi.Input[list[str]]
+
+
+def needs_device_plugin(node_groups: dict[str, NodeGroupConfig]) -> bool:
+    """Bottlerocket NVIDIA AMIs ship the device plugin; the Amazon Linux GPU AMIs do not."""
+    return any(g.role == "gpu" and not g.ami_type.startswith("BOTTLEROCKET") for g in node_groups.values())
+
+
+class Cluster(pulumi.ComponentResource):
+    """EKS control plane, node role, managed node groups and a Kubernetes provider for the cluster."""
+
+    cluster_name: str
+    kubeconfig: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    node_security_group_id: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    node_groups: dict[str, eks.ManagedNodeGroup]
+    node_group_asg_names: dict[str, pulumi.Output[str]]
+    kubernetes_provider: k8s.Provider
+    hub_db_storage_class: str = HUB_DB_STORAGE_CLASS
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dandihub:cluster:Cluster", name, None, opts)
+        config = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        self.cluster_name = config.name
+
+        self.node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+            }),
+            opts=child,
+        )
+        for key, policy_arn in NODE_POLICIES.items():
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{key}", role=self.node_role.name, policy_arn=policy_arn,
+                opts=pulumi.ResourceOptions(parent=self.node_role),
+            )
+
+        self.eks = eks.Cluster(
+            f"{name}-eks",
+            name=config.name,
+            version=config.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=args.public_subnet_ids,
+            private_subnet_ids=args.private_subnet_ids,
+            node_associate_public_ip_address=False,
+            skip_default_node_group=True,
+            # Managed node groups use the security group EKS creates; with this the cluster's
+            # node_security_group_id output is that group, which EFS must admit.
+            skip_default_security_groups=True,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                _entry_key(arn): eks.AccessEntryArgs(
+                    principal_arn=arn,
+                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
+                        policy_arn=CLUSTER_ADMIN_POLICY,
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    )},
+                )
+                for arn in config.admin_principals
+            },
+            instance_roles=[self.node_role],
+            create_oidc_provider=True,
+            endpoint_public_access=config.endpoint_public_access,
+            endpoint_private_access=config.endpoint_private_access,
+            public_access_cidrs=list(config.public_access_cidrs),
+            enabled_cluster_log_types=list(config.log_types),
+            opts=child,
+        )
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.oidc_provider_arn = self.eks.oidc_provider_arn
+        self.oidc_issuer = self.eks.oidc_issuer
+        self.node_security_group_id = self.eks.node_security_group_id
+        self.node_role_arn = self.node_role.arn
+        self.kubernetes_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json, opts=child)
+
+        self.node_groups = {
+            group_name: managed_node_group(
+                name, group_name, group, cluster=self.eks, cluster_name=config.name, node_role=self.node_role,
+                subnet_ids=args.private_subnet_ids, parent=self,
+            )
+            for group_name, group in args.node_groups.items()
+        }
+        self.node_group_asg_names = {n: asg_name(g) for n, g in self.node_groups.items()}
+        self._node_addons(name, config, args.node_groups)
+        self.register_outputs({
+            "cluster_name": self.cluster_name,
+            "kubeconfig": self.kubeconfig,
+            "oidc_provider_arn": self.oidc_provider_arn,
+            "node_security_group_id": self.node_security_group_id,
+            "node_role_arn": self.node_role_arn,
+        })
+
+    def _node_addons(self, name: str, config: ClusterConfig, groups: dict[str, NodeGroupConfig]) -> None:
+        # Add-ons wait to become active, which needs nodes to run on.
+        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=list(self.node_groups.values()))
+        in_cluster = pulumi.ResourceOptions.merge(after_nodes, pulumi.ResourceOptions(provider=self.kubernetes_provider))
+        ebs_role = service_account_role(
+            f"{name}-ebs-csi", oidc_provider_arn=self.oidc_provider_arn, oidc_issuer=self.oidc_issuer,
+            namespace="kube-system", service_accounts=["ebs-csi-controller-sa"],
+            policy_arns={"ebs-csi": EBS_CSI_POLICY}, parent=self,
+        )
+        self.ebs_csi_addon = aws.eks.Addon(
+            f"{name}-ebs-csi", cluster_name=config.name, addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=ebs_role.arn, resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE", opts=after_nodes,
+        )
+        # The hub's sqlite database lives on an encrypted gp3 volume in the AZ of the first core node.
+        k8s.storage.v1.StorageClass(
+            f"{name}-{HUB_DB_STORAGE_CLASS}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=HUB_DB_STORAGE_CLASS),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[self.ebs_csi_addon])),
+        )
+        if needs_device_plugin(groups):
+            k8s.helm.v3.Release(
+                f"{name}-nvidia-device-plugin",
+                name="nvidia-device-plugin",
+                chart="nvidia-device-plugin",
+                version=config.nvidia_device_plugin_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=NVIDIA_DEVICE_PLUGIN_REPO),
+                namespace="kube-system",
+                values=load_values("nvidia-device-plugin"),
+                opts=in_cluster,
+            )
+
+
+def _entry_key(principal_arn: str) -> str:
+    """A stable access-entry key from the principal's ARN (its position in the list must not matter)."""
+    return re.sub(r"[^a-zA-Z0-9-]", "-", principal_arn.split(":", 4)[-1]).strip("-").lower()

@@ -1,0 +1,333 @@
+"""The stack config: one typed model, read once from Pulumi config and checked before anything runs.
+
+Stack files hold camelCase keys under the `dandihub:` namespace (objects for structured settings) and
+`aws:region`. `load()` turns them into a frozen `StackConfig` plus the secrets, or raises one
+`ConfigError` that lists every problem with its key path, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from components import aws_catalog
+from components.config_hub import HubConfig
+from components.config_types import Cidr, ConfigModel, DnsLabel, InstanceType, LabelKey, LabelValue, unique
+
+# Labels and taints that tie node groups to JupyterHub's scheduling; every group of a role gets them.
+NODE_PURPOSE_LABEL = "hub.jupyter.org/node-purpose"
+NODE_GROUP_LABEL = "dandiarchive.org/node-group"
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+USER_TAINT_KEY = "hub.jupyter.org/dedicated"
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+# Kubernetes minor versions this program is written and tested for (EKS standard support, 2026).
+KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+
+
+class Taint(ConfigModel):
+    """A node taint. `effect` uses the EKS API spelling (NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE)."""
+
+    key: LabelKey
+    value: LabelValue = ""
+    effect: str = "NO_SCHEDULE"
+
+    @field_validator("effect")
+    @classmethod
+    def _effect(cls, value: str) -> str:
+        return aws_catalog.check_in(value, aws_catalog.taint_effects(), "EKS taint effect")
+
+    @property
+    def kubernetes_effect(self) -> str:
+        """The Kubernetes spelling of the effect (NoSchedule), as pods and ASG tags use it."""
+        return "".join(part.capitalize() for part in self.effect.split("_"))
+
+
+class ExistingNetwork(ConfigModel):
+    """An existing VPC to build in instead of creating one."""
+
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="The VPC id.")
+    public_subnet_ids: list[str] = Field(min_length=1, description="Subnets for load balancers.")
+    private_subnet_ids: list[str] = Field(min_length=1, description="Subnets for nodes and EFS.")
+
+    @field_validator("public_subnet_ids", "private_subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not re.match(r"^subnet-[0-9a-f]{8,17}$", v)]
+        if bad:
+            raise ValueError(f"not subnet ids: {', '.join(bad)} (expected subnet-0123abcd...)")
+        unique(values, "subnet")
+        return values
+
+
+class NetworkConfig(ConfigModel):
+    """VPC layout. Defaults: 10.0.0.0/16 over 3 AZs with one shared NAT gateway."""
+
+    cidr: Cidr = Field("10.0.0.0/16", description="VPC CIDR, /16 to /20. Default 10.0.0.0/16.")
+    az_count: int = Field(3, ge=2, le=6, description="AZs to spread subnets over, 2-6. Default 3.")
+    nat_gateways: Literal["single", "perAz"] = Field(
+        "single", description="One shared NAT gateway (cheap) or one per AZ (resilient). Default single."
+    )
+    existing: ExistingNetwork | None = Field(None, description="Use this VPC; create no network.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        prefix = int(value.split("/")[1])
+        if not 16 <= prefix <= 20:
+            raise ValueError(f"{value!r}: the VPC prefix must be /16 to /20 to hold 2 subnets per AZ")
+        return value
+
+
+class ClusterConfig(ConfigModel):
+    """The EKS control plane."""
+
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,99}$", description="EKS cluster name.")
+    kubernetes_version: str = Field(description=f"Pinned minor version, one of {KUBERNETES_VERSIONS}.")
+    endpoint_public_access: bool = Field(True, description="Public API endpoint. Default true.")
+    endpoint_private_access: bool = Field(True, description="Private API endpoint. Default true.")
+    public_access_cidrs: list[Cidr] = Field(["0.0.0.0/0"], description="Who may reach the public endpoint.")
+    log_types: list[str] = Field(
+        ["api", "audit", "authenticator"], description="Control-plane logs sent to CloudWatch."
+    )
+    admin_principals: list[str] = Field(
+        [], description="IAM role/user ARNs given cluster-admin through EKS access entries."
+    )
+    nvidia_device_plugin_version: str = Field(
+        "0.17.1", pattern=r"^\d+\.\d+\.\d+$", description="NVIDIA device plugin chart version."
+    )
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return aws_catalog.check_in(value, KUBERNETES_VERSIONS, "EKS Kubernetes version")
+
+    @field_validator("log_types")
+    @classmethod
+    def _logs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            aws_catalog.check_in(value, aws_catalog.log_types(), "EKS control-plane log type")
+        unique(values, "log type")
+        return values
+
+    @field_validator("admin_principals")
+    @classmethod
+    def _principals(cls, values: list[str]) -> list[str]:
+        pattern = re.compile(r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+        bad = [v for v in values if not pattern.match(v)]
+        if bad:
+            raise ValueError(f"not IAM role or user ARNs: {', '.join(bad)}")
+        unique(values, "admin principal")
+        return values
+
+
+class NodeGroupConfig(ConfigModel):
+    """One managed node group. `role` decides the JupyterHub labels and taints it gets."""
+
+    role: Literal["core", "user", "gpu"] = Field(description="core (hub, proxy), user or gpu.")
+    instance_types: list[InstanceType] = Field(min_length=1, description="EC2 instance types.")
+    capacity_type: str = Field("ON_DEMAND", description="ON_DEMAND or SPOT (EKS API values).")
+    min_size: int = Field(0, ge=0, description="Fewest nodes. Core >= 1; user and GPU 0.")
+    desired_size: int | None = Field(None, ge=0, description="Initial nodes; defaults to min_size.")
+    max_size: int = Field(ge=1, le=1000, description="Most nodes.")
+    disk_size: int = Field(50, ge=20, le=16384, description="Root volume GiB. Default 50.")
+    ami_type: str = Field("AL2023_x86_64_STANDARD", description="EKS AMI type (API value).")
+    labels: dict[LabelKey, LabelValue] = Field({}, description="Extra node labels.")
+    taints: list[Taint] = Field([], description="Extra node taints.")
+    accelerator: LabelValue | None = Field(None, description="GPU groups: the GPU, e.g. nvidia-tesla-t4.")
+    gpus_per_node: int = Field(1, ge=1, le=16, description="GPU groups: GPUs per node. Default 1.")
+
+    @field_validator("capacity_type")
+    @classmethod
+    def _capacity(cls, value: str) -> str:
+        return aws_catalog.check_in(value, aws_catalog.capacity_types(), "EKS capacity type")
+
+    @field_validator("ami_type")
+    @classmethod
+    def _ami(cls, value: str) -> str:
+        return aws_catalog.check_in(value, aws_catalog.ami_types(), "EKS AMI type")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeGroupConfig:
+        problems = []
+        unique(self.instance_types, "instance type")
+        if not self.min_size <= self.desired <= self.max_size:
+            problems.append(
+                f"sizes must satisfy minSize <= desiredSize <= maxSize, got "
+                f"{self.min_size} <= {self.desired} <= {self.max_size}"
+            )
+        if self.role == "core" and self.min_size < 1:
+            problems.append("the core group must keep at least one node (minSize >= 1)")
+        if self.role != "core" and self.min_size != 0:
+            problems.append(f"{self.role} groups scale from zero: minSize must be 0")
+        arm = aws_catalog.ami_is_arm(self.ami_type)
+        wrong_arch = [t for t in self.instance_types if aws_catalog.is_arm(t) != arm]
+        if wrong_arch:
+            problems.append(f"{', '.join(wrong_arch)} do not match the {self.ami_type} architecture")
+        if self.role == "gpu":
+            if not aws_catalog.ami_is_nvidia(self.ami_type):
+                nvidia = [a for a in aws_catalog.ami_types() if aws_catalog.ami_is_nvidia(a)]
+                problems.append(f"a gpu group needs an NVIDIA AMI type, one of {', '.join(nvidia)}")
+            no_gpu = [t for t in self.instance_types if not aws_catalog.has_nvidia_gpu(t)]
+            if no_gpu:
+                problems.append(f"{', '.join(no_gpu)} have no NVIDIA GPU (gpu groups need one)")
+            if not self.accelerator:
+                problems.append("a gpu group needs `accelerator` (e.g. nvidia-tesla-t4)")
+        elif self.accelerator:
+            problems.append("`accelerator` is only for gpu groups")
+        if self.role == "user" and self.capacity_type == "SPOT" and len(self.instance_types) < 2:
+            problems.append("SPOT user groups need at least two instance types, so one empty spot pool cannot block them")
+        sizes = {t.split(".", 1)[1] for t in self.instance_types}
+        if self.role != "core" and len(sizes) > 1:
+            problems.append(
+                f"instance types of one group must share a size class so every node fits the same "
+                f"profiles; got sizes {', '.join(sorted(sizes))}"
+            )
+        fixed = self.role_labels("x")
+        clash = sorted(set(self.labels) & set(fixed))
+        if clash:
+            problems.append(f"labels {', '.join(clash)} are set by the {self.role} role and cannot be overridden")
+        taint_keys = [t.key for t in self.all_taints]
+        unique(taint_keys, "taint key")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+    def role_labels(self, name: str) -> dict[str, str]:
+        """The labels every group of this role carries (plus its own name)."""
+        purpose = "core" if self.role == "core" else "user"
+        labels = {NODE_PURPOSE_LABEL: purpose, NODE_GROUP_LABEL: name}
+        if self.role == "gpu":
+            labels[ACCELERATOR_LABEL] = self.accelerator or ""
+        return labels
+
+    def all_labels(self, name: str) -> dict[str, str]:
+        return {**self.labels, **self.role_labels(name)}
+
+    @property
+    def all_taints(self) -> list[Taint]:
+        """Role taints first: user nodes only take user pods, GPU nodes only pods that want a GPU."""
+        role_taints = []
+        if self.role in ("user", "gpu"):
+            role_taints.append(Taint(key=USER_TAINT_KEY, value="user"))
+        if self.role == "gpu":
+            role_taints.append(Taint(key=GPU_TAINT_KEY, value="present"))
+        return role_taints + list(self.taints)
+
+
+class AutoscalerConfig(ConfigModel):
+    """The cluster autoscaler Helm release."""
+
+    chart_version: str = Field("9.56.0", pattern=r"^\d+\.\d+\.\d+$", description="cluster-autoscaler chart.")
+    image_tag: str = Field(
+        "v1.34.2", pattern=r"^v1\.\d+\.\d+$", description="Image tag; its minor must match the cluster's."
+    )
+    expander: list[Literal["least-waste", "random", "most-pods", "price", "priority", "least-nodes"]] = Field(
+        ["least-waste"], min_length=1, description="Expanders in order of preference. Default least-waste."
+    )
+    scale_down_unneeded_time: str = Field(
+        "10m", pattern=r"^\d+[smh]$", description="How long a node must be idle before removal."
+    )
+
+
+class EfsConfig(ConfigModel):
+    """The shared EFS file system that holds every home directory."""
+
+    performance_mode: str = Field("generalPurpose", description="EFS performance mode (API value).")
+    throughput_mode: str = Field("elastic", description="EFS throughput mode (API value). Default elastic.")
+    provisioned_throughput_mibps: float | None = Field(None, gt=0, description="Only with provisioned.")
+    transition_to_ia_days: int | None = Field(30, description="Days before Infrequent Access; null = never.")
+    backups: bool = Field(False, description="AWS Backup of the file system. Prod: true.")
+    protect: bool = Field(False, description="Refuse any plan that deletes or replaces it. Prod: true.")
+    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$")
+    existing_file_system_id: str | None = Field(
+        None, pattern=r"^fs-[0-9a-f]{8,17}$", description="Adopt this retained file system instead."
+    )
+
+    @field_validator("performance_mode")
+    @classmethod
+    def _performance(cls, value: str) -> str:
+        return aws_catalog.check_in(value, aws_catalog.efs_performance_modes(), "EFS performance mode")
+
+    @field_validator("throughput_mode")
+    @classmethod
+    def _throughput(cls, value: str) -> str:
+        return aws_catalog.check_in(value, aws_catalog.efs_throughput_modes(), "EFS throughput mode")
+
+    @field_validator("transition_to_ia_days")
+    @classmethod
+    def _ia(cls, value: int | None) -> int | None:
+        if value is not None:
+            days = [r.split("_")[1] for r in aws_catalog.efs_ia_transitions()]
+            aws_catalog.check_in(str(value), tuple(days), "EFS transition to IA, in days")
+        return value
+
+    @model_validator(mode="after")
+    def _provisioned(self) -> EfsConfig:
+        if (self.throughput_mode == "provisioned") != (self.provisioned_throughput_mibps is not None):
+            raise ValueError("provisionedThroughputMibps is needed with, and only with, throughputMode provisioned")
+        return self
+
+    @property
+    def transition_to_ia(self) -> str | None:
+        """The EFS API value, e.g. AFTER_30_DAYS."""
+        if self.transition_to_ia_days is None:
+            return None
+        unit = "DAY" if self.transition_to_ia_days == 1 else "DAYS"
+        return f"AFTER_{self.transition_to_ia_days}_{unit}"
+
+
+class StorageConfig(ConfigModel):
+    """Shared storage for the hub."""
+
+    efs: EfsConfig = Field(EfsConfig(), description="The EFS file system.")
+    introspection_pod: bool = Field(False, description="A small pod mounting the share at /efs.")
+
+
+class CostTags(ConfigModel):
+    """Cost-allocation tags put on every AWS resource through the provider's default tags."""
+
+    owner: str = Field("dandi", min_length=1, max_length=256)
+    cost_center: str = Field("dandihub", min_length=1, max_length=256)
+
+
+class StackConfig(ConfigModel):
+    """Everything one stack file says, checked."""
+
+    region: str = Field(description="aws:region: the AWS region.")
+    production: bool = Field(False, description="A production stack: stricter rules apply.")
+    cost_tags: CostTags = Field(CostTags(), description="Owner and cost centre tags.")
+    network: NetworkConfig = Field(NetworkConfig())
+    cluster: ClusterConfig
+    node_groups: dict[DnsLabel, NodeGroupConfig] = Field(min_length=1)
+    autoscaler: AutoscalerConfig = Field(AutoscalerConfig())
+    storage: StorageConfig = Field(StorageConfig())
+    hub: HubConfig
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return aws_catalog.check_in(value, aws_catalog.regions(), "AWS region with EKS")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Rules that span sections, as (key path, message) pairs; empty when all hold."""
+        problems = []
+        roles = [g.role for g in self.node_groups.values()]
+        if roles.count("core") != 1:
+            problems.append(("nodeGroups", f"exactly one group must have role core, found {roles.count('core')}"))
+        if "user" not in roles:
+            problems.append(("nodeGroups", "at least one group must have role user"))
+        if self.autoscaler.image_tag.rsplit(".", 1)[0] != "v" + self.cluster.kubernetes_version:
+            problems.append((
+                "autoscaler.imageTag",
+                f"{self.autoscaler.image_tag!r} must match cluster.kubernetesVersion "
+                f"{self.cluster.kubernetes_version} (v{self.cluster.kubernetes_version}.x)",
+            ))
+        problems += self.hub.problems_with(self.region, self.production, self.node_groups)
+        return problems

@@ -1,0 +1,215 @@
+"""The `dandihub:hub` section of the stack config: the JupyterHub release, auth, images and profiles."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from components.config_types import ConfigModel, DnsLabel, Hostname, unique
+
+if TYPE_CHECKING:
+    from components.config import NodeGroupConfig
+
+_GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+_IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+_MEMORY = re.compile(r"^(\d+(\.\d+)?)([KMGT])$")
+_ACM_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+
+DEFAULT_POST_START = [
+    "gitpuller https://github.com/dandi/example-notebooks master dandi-notebooks",
+    "datalad install https://github.com/dandi/dandisets",
+    'git config --global user.email "${GITHUB_EMAIL}"',
+    'git config --global user.name "${GITHUB_USER}"',
+]
+
+
+def memory_bytes(value: str) -> float:
+    """KubeSpawner's byte sizes: K, M, G, T are powers of 1024."""
+    match = _MEMORY.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a memory size like 512M or 16G (suffix K, M, G or T)")
+    return float(match.group(1)) * 1024 ** "KMGT".index(match.group(3)) * 1024
+
+
+class AuthConfig(ConfigModel):
+    """Who may log in."""
+
+    type: Literal["github", "dummy"] = Field("github", description="github (OAuth) or dummy (tests only).")
+    github_client_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9.]{10,64}$", description="The GitHub OAuth app's client id."
+    )
+    admin_users: list[str] = Field([], description="GitHub logins with admin rights; they always pass.")
+    require_dandi_user: bool = Field(True, description="Admit only users registered in the DANDI archive.")
+    dandi_api_url: str = Field(
+        "https://api.dandiarchive.org/api", pattern=r"^https://[a-z0-9.-]+(/[\w./-]*)?$",
+        description="The archive API that lists registered users.",
+    )
+    registration_url: str = Field(
+        "https://dandiarchive.org", pattern=r"^https://", description="Where refused users are sent to register."
+    )
+
+    @field_validator("admin_users")
+    @classmethod
+    def _logins(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not _GITHUB_LOGIN.match(v)]
+        if bad:
+            raise ValueError(f"not GitHub logins: {', '.join(bad)}")
+        unique([v.lower() for v in values], "admin user")
+        return values
+
+    @model_validator(mode="after")
+    def _client(self) -> AuthConfig:
+        if self.type == "github" and not self.github_client_id:
+            raise ValueError("githubClientId is required with type github (the OAuth app's client id)")
+        return self
+
+
+class ImageConfig(ConfigModel):
+    """A container image users may pick."""
+
+    display_name: str = Field(min_length=1)
+    image: str = Field(description="Image reference, repository[:tag][@digest].")
+
+    @field_validator("image")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        if not _IMAGE.match(value):
+            raise ValueError(f"{value!r} is not an image reference like dandiarchive/dandihub:latest")
+        return value
+
+
+class CpuRange(ConfigModel):
+    guarantee: float = Field(gt=0, le=512)
+    limit: float = Field(gt=0, le=512)
+
+
+class MemoryRange(ConfigModel):
+    guarantee: str
+    limit: str
+
+    @field_validator("guarantee", "limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        memory_bytes(value)
+        return value
+
+
+class ProfileConfig(ConfigModel):
+    """One entry of the server menu; its node group decides where its pods run."""
+
+    slug: DnsLabel
+    display_name: str = Field(min_length=1)
+    description: str = ""
+    node_group: str = Field(description="The node group (by name) this profile's servers run on.")
+    cpu: CpuRange
+    memory: MemoryRange
+    gpus: int = Field(0, ge=0, le=8)
+    images: list[str] = Field(min_length=1, description="Keys of hub.images offered; the first is the default.")
+    default: bool = False
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ProfileConfig:
+        if self.cpu.guarantee > self.cpu.limit:
+            raise ValueError(f"cpu guarantee {self.cpu.guarantee} exceeds its limit {self.cpu.limit}")
+        if memory_bytes(self.memory.guarantee) > memory_bytes(self.memory.limit):
+            raise ValueError(f"memory guarantee {self.memory.guarantee} exceeds its limit {self.memory.limit}")
+        unique(self.images, "image")
+        return self
+
+
+def _profile(
+    slug: str, name: str, group: str, cpu: tuple[float, float], mem: tuple[str, str], **extra: object
+) -> ProfileConfig:
+    return ProfileConfig.model_validate({
+        "slug": slug, "displayName": name,
+        "description": f"{cpu[0]:g}-{cpu[1]:g} CPU, {mem[0]}-{mem[1]} memory",
+        "nodeGroup": group, "cpu": {"guarantee": cpu[0], "limit": cpu[1]},
+        "memory": {"guarantee": mem[0], "limit": mem[1]}, "images": ["standard", "matlab"], **extra,
+    })
+
+
+# The old deployment's menu. MATLAB is now an image choice rather than a profile of its own; small
+# profiles get small nodes so a Tiny server never brings up a 32-CPU machine; the GPU guarantee
+# leaves room for the node's own daemons on a 32 GiB g4dn.2xlarge.
+DEFAULT_PROFILES = [
+    _profile("tiny", "Tiny", "user-small", (0.25, 2), ("512M", "2G")),
+    _profile("base", "Base", "user-small", (6, 12), ("16G", "32G"), default=True),
+    _profile("medium", "Medium", "user-large", (12, 24), ("32G", "64G")),
+    _profile("large", "Large", "user-large", (24, 48), ("64G", "96G")),
+    _profile("gpu", "T4 GPU for inference", "gpu", (6, 8), ("24G", "30G"), gpus=1, images=["gpu"]),
+]
+
+DEFAULT_IMAGES = {
+    "standard": ImageConfig(display_name="DANDI (standard)", image="dandiarchive/dandihub:latest"),
+    "matlab": ImageConfig(display_name="DANDI with MATLAB (your own license)", image="dandiarchive/dandihub:latest-matlab"),
+    "gpu": ImageConfig(display_name="DANDI with CUDA", image="dandiarchive/dandihub:latest-gpu"),
+}
+
+
+class CullingConfig(ConfigModel):
+    """Stopping idle servers."""
+
+    enabled: bool = True
+    timeout: int = Field(3600, ge=300, description="Idle seconds before a server is stopped.")
+    every: int = Field(300, ge=60, description="Seconds between checks.")
+    max_age: int = Field(0, ge=0, description="Stop servers older than this many seconds; 0 = never.")
+
+
+class HubConfig(ConfigModel):
+    """The JupyterHub release."""
+
+    namespace: DnsLabel = Field("dandihub", description="Kubernetes namespace of the hub.")
+    domain: Hostname = Field(description="The hub's hostname.")
+    chart_version: str = Field("4.4.0", pattern=r"^\d+\.\d+\.\d+$", description="jupyterhub chart version.")
+    certificate_arn: str = Field(description="ACM certificate for the domain, in the stack's region.")
+    route53_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$", description="Zone for the DNS record.")
+    auth: AuthConfig
+    images: dict[DnsLabel, ImageConfig] = Field(DEFAULT_IMAGES, min_length=1)
+    profiles: list[ProfileConfig] = Field(DEFAULT_PROFILES, min_length=1)
+    culling: CullingConfig = CullingConfig()
+    start_timeout: int = Field(1200, ge=60, le=7200, description="Seconds a server may take to start.")
+    default_url: str = Field("/lab", pattern=r"^/")
+    post_start: list[str] = Field(DEFAULT_POST_START, description="Shell commands run as a server starts.")
+    privileged_user_pods: bool = Field(False, description="Run user pods privileged (apptainer, FUSE).")
+    user_placeholders: int = Field(0, ge=0, le=100, description="Placeholder pods keeping warm capacity.")
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _acm(cls, value: str) -> str:
+        if not _ACM_ARN.match(value):
+            raise ValueError(f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+        return value
+
+    @model_validator(mode="after")
+    def _menu(self) -> HubConfig:
+        unique([p.slug for p in self.profiles], "profile slug")
+        defaults = [p.slug for p in self.profiles if p.default]
+        if len(defaults) > 1:
+            raise ValueError(f"only one profile may be the default, found {', '.join(defaults)}")
+        return self
+
+    def problems_with(
+        self, region: str, production: bool, node_groups: dict[str, NodeGroupConfig]
+    ) -> list[tuple[str, str]]:
+        """Rules that need the rest of the stack, as (key path, message) pairs."""
+        problems = []
+        arn_region = _ACM_ARN.match(self.certificate_arn).group(1)  # type: ignore[union-attr]
+        if arn_region != region:
+            problems.append(("hub.certificateArn", f"the certificate is in {arn_region}; the load balancer needs one in {region}"))
+        if production and self.auth.type == "dummy":
+            problems.append(("hub.auth.type", "dummy auth is refused on a production stack; use github"))
+        for i, profile in enumerate(self.profiles):
+            where = f"hub.profiles[{i}]"
+            group = node_groups.get(profile.node_group)
+            if group is None:
+                problems.append((f"{where}.nodeGroup", f"{profile.node_group!r} is not a node group; groups: {', '.join(node_groups)}"))
+            elif group.role == "core":
+                problems.append((f"{where}.nodeGroup", f"{profile.node_group!r} is the core group; user servers need a user or gpu group"))
+            elif (group.role == "gpu") != (profile.gpus > 0):
+                problems.append((f"{where}.gpus", f"profiles with gpus > 0 belong on a gpu group and only those; {profile.node_group!r} is a {group.role} group"))
+            missing = [image for image in profile.images if image not in self.images]
+            if missing:
+                problems.append((f"{where}.images", f"{', '.join(missing)} not in hub.images ({', '.join(self.images)})"))
+        return problems

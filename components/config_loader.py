@@ -1,0 +1,184 @@
+"""Reading the stack config once: every `dandihub:` key, checked, plus the secrets as Outputs."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import BaseModel, ValidationError
+
+from components.config import StackConfig
+
+PROJECT = "dandihub"
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    key: str
+    purpose: str
+
+
+GITHUB_CLIENT_SECRET = SecretSpec("githubClientSecret", "the GitHub OAuth app's client secret")
+DANDI_API_TOKEN = SecretSpec("dandiApiToken", "a DANDI archive API token, to check that users are registered")
+DUMMY_PASSWORD = SecretSpec("dummyPassword", "the shared password of the dummy authenticator")
+SECRET_SPECS = (GITHUB_CLIENT_SECRET, DANDI_API_TOKEN, DUMMY_PASSWORD)
+
+
+class ConfigError(pulumi.RunError):
+    """A stack config that cannot be deployed. RunError: Pulumi prints the message, not a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"The stack config has {count}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The secret config values, kept as secret Outputs; None where this stack does not need them."""
+
+    github_client_secret: pulumi.Output[str] | None
+    dandi_api_token: pulumi.Output[str] | None
+    dummy_password: pulumi.Output[str] | None
+
+
+def _all_config() -> dict[str, Any]:
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def _secret_keys() -> set[str]:
+    return set(runtime_config._SECRET_KEYS.get()) | set(runtime_config.get_config_secret_keys_env())  # noqa: SLF001
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    head, *rest = loc
+    path = "aws:region" if head == "region" else f"{PROJECT}:{head}"
+    for part in rest:
+        if part == "[key]":
+            path += " (key)"
+        elif isinstance(part, int):
+            path += f"[{part}]"
+        elif not (isinstance(part, str) and part.startswith(("function-", "literal["))):
+            path += f".{part}"
+    return path
+
+
+def _unwrap(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an annotation: X, X | None, list[X], dict[K, X]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(typing.get_args(annotation)):
+        found = _unwrap(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys sit at `loc`, to list what is allowed there."""
+    model: type[BaseModel] | None = StackConfig
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if part in (f.alias, n)), None)
+        if field is not None:  # otherwise a mapping key, such as a node group's name
+            model = _unwrap(field.annotation)
+    return model
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    path = _key_path(loc)
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        known = [f.alias or n for n, f in model.model_fields.items()] if model else []
+        if model is StackConfig:
+            known = [k for k in known if k != "region"] + [s.key for s in SECRET_SPECS]
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        return f"{path}: unknown key{hint} Known keys here: {', '.join(known)}"
+    if error["type"] == "missing":
+        return f"{path}: required, but not set"
+    message = error["msg"].removeprefix("Value error, ")
+    shown = error.get("input")
+    if isinstance(shown, dict | list) or message.startswith(repr(shown)):
+        return f"{path}: {message}"
+    return f"{path}: {message} (got {shown!r})"
+
+
+def _raw_sections(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The `dandihub:` keys as Python values (objects arrive as JSON text), plus aws:region."""
+    secret_names = {f"{PROJECT}:{s.key}" for s in SECRET_SPECS}
+    raw: dict[str, Any] = {}
+    problems = []
+    if "aws:region" in values:
+        raw["region"] = values["aws:region"]
+    for key, value in values.items():
+        namespace, _, name = key.partition(":")
+        if namespace != PROJECT or key in secret_names:
+            continue
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                problems.append(f"{key}: not valid JSON/YAML structure ({error})")
+                continue
+        raw[name] = value
+    return raw, problems
+
+
+def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
+    """Read and check the whole stack config. Raises ConfigError listing every problem found."""
+    stack = stack or pulumi.get_stack()
+    values = _all_config()
+    raw, problems = _raw_sections(values)
+    config: StackConfig | None = None
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as error:
+        problems += [_describe(e) for e in error.errors()]
+    if config is not None:
+        problems += [f"{_key_path(tuple(path.split('.')))}: {message}" for path, message in config.problems()]
+        if stack == "prod" and not config.production:
+            problems.append(f"{PROJECT}:production: the prod stack must set production: true")
+    auth = raw.get("hub", {}).get("auth", {}) if isinstance(raw.get("hub"), dict) else {}
+    needed = _needed_secrets(auth if isinstance(auth, dict) else {})
+    secret_keys = _secret_keys()
+    for spec in needed:
+        full = f"{PROJECT}:{spec.key}"
+        if values.get(full) in (None, ""):
+            problems.append(
+                f"{full}: missing secret ({spec.purpose}); set it with "
+                f"`pulumi config set --secret {full} <value>`"
+            )
+        elif full not in secret_keys:
+            problems.append(
+                f"{full}: stored in plain text; store it encrypted with "
+                f"`pulumi config set --secret {full} <value>`"
+            )
+    if problems or config is None:
+        raise ConfigError(problems)
+    secret_config = pulumi.Config(PROJECT)
+
+    def secret(spec: SecretSpec) -> pulumi.Output[str] | None:
+        return secret_config.require_secret(spec.key) if spec in needed else None
+
+    return config, Secrets(secret(GITHUB_CLIENT_SECRET), secret(DANDI_API_TOKEN), secret(DUMMY_PASSWORD))
+
+
+def _needed_secrets(auth: dict[str, Any]) -> list[SecretSpec]:
+    """Which secrets the auth settings call for (works on unchecked input, so all problems show at once)."""
+    needed = []
+    kind = auth.get("type", "github")
+    if kind == "github":
+        needed.append(GITHUB_CLIENT_SECRET)
+        if auth.get("requireDandiUser", True) not in (False, "false"):
+            needed.append(DANDI_API_TOKEN)
+    if kind == "dummy":
+        needed.append(DUMMY_PASSWORD)
+    return needed

@@ -1,0 +1,62 @@
+"""IAM roles for Kubernetes service accounts (IRSA), trusted only by the named service accounts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+
+def service_account_trust(
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    namespace: str,
+    service_accounts: Sequence[str],
+) -> pulumi.Output[str]:
+    """A trust policy that lets exactly these service accounts assume the role, through the cluster's OIDC issuer."""
+
+    def document(args: list[str]) -> str:
+        provider_arn, issuer = args
+        subjects = [f"system:serviceaccount:{namespace}:{sa}" for sa in service_accounts]
+        return json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {
+                    f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects,
+                    f"{issuer}:aud": "sts.amazonaws.com",
+                }},
+            }],
+        })
+
+    return pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(document)
+
+
+def service_account_role(
+    name: str,
+    *,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    namespace: str,
+    service_accounts: Sequence[str],
+    policy_arns: dict[str, pulumi.Input[str]],
+    parent: pulumi.Resource,
+) -> aws.iam.Role:
+    """An IRSA role with policies attached, keyed by a stable short name each."""
+    role = aws.iam.Role(
+        f"{name}-role",
+        assume_role_policy=service_account_trust(oidc_provider_arn, oidc_issuer, namespace, service_accounts),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    for key, policy_arn in policy_arns.items():
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{key}",
+            role=role.name,
+            policy_arn=policy_arn,
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+    return role

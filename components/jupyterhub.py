@@ -1,0 +1,217 @@
+"""The JupyterHub release (zero-to-jupyterhub chart) with DANDI login, profiles, EFS homes, HTTPS and DNS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.config import NODE_GROUP_LABEL, NodeGroupConfig
+from components.config_hub import HubConfig, ProfileConfig
+from components.config_loader import Secrets
+from components.helm_values import VALUES_DIR, deep_merge, load_values
+
+CHART_REPO = "https://hub.jupyter.org/helm-chart/"
+RELEASE = "jupyterhub"
+AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
+# A first install pulls the hub images and waits for the load balancer.
+INSTALL_TIMEOUT_SECONDS = 1200
+
+
+@dataclass(frozen=True)
+class JupyterHubArgs:
+    """The hub's config, secrets and what it runs on: namespace, claim, node groups, database storage."""
+
+    config: HubConfig
+    stack: str
+    secrets: Secrets
+    node_groups: dict[str, NodeGroupConfig]
+    namespace: pulumi.Input[str]
+    claim_name: pulumi.Input[str]
+    db_storage_class: str
+    depends_on: list[pulumi.Resource]
+
+
+def image_parts(reference: str) -> tuple[str, str]:
+    """`repo:tag` as (repo, tag); a reference without a tag means latest."""
+    repo, _, tag = reference.rpartition(":") if ":" in reference.split("/")[-1] else (reference, "", "latest")
+    return repo, tag
+
+
+def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig) -> dict[str, Any]:
+    """One KubeSpawner profile: resources, the node group it must land on, and its image choices."""
+    override: dict[str, Any] = {
+        "cpu_guarantee": profile.cpu.guarantee,
+        "cpu_limit": profile.cpu.limit,
+        "mem_guarantee": profile.memory.guarantee,
+        "mem_limit": profile.memory.limit,
+        "node_selector": {NODE_GROUP_LABEL: profile.node_group},
+        # Replaces the chart's user tolerations, so it lists every taint of the group, user one included.
+        "tolerations": [
+            {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.kubernetes_effect}
+            for t in group.all_taints
+        ],
+    }
+    if profile.gpus:
+        override["extra_resource_limits"] = {"nvidia.com/gpu": str(profile.gpus)}
+    entry: dict[str, Any] = {
+        "display_name": profile.display_name,
+        "slug": profile.slug,
+        "description": profile.description,
+        "kubespawner_override": override,
+    }
+    if profile.default:
+        entry["default"] = True
+    if len(profile.images) == 1:
+        override["image"] = hub.images[profile.images[0]].image
+    else:
+        entry["profile_options"] = {"image": {"display_name": "Image", "choices": {
+            key: {
+                "display_name": hub.images[key].display_name,
+                "default": i == 0,
+                "kubespawner_override": {"image": hub.images[key].image},
+            }
+            for i, key in enumerate(profile.images)
+        }}}
+    return entry
+
+
+def computed_values(args: JupyterHubArgs, proxy_token: pulumi.Input[str]) -> dict[str, Any]:
+    """The values that come from config and other resources, laid over the YAML files."""
+    hub = args.config
+    default = next((p for p in hub.profiles if p.default), hub.profiles[0])
+    default_repo, default_tag = image_parts(hub.images[default.images[0]].image)
+    cpu_images = sorted({hub.images[i].image for p in hub.profiles if p.gpus == 0 for i in p.images})
+    singleuser: dict[str, Any] = {
+        "image": {"name": default_repo, "tag": default_tag},
+        "defaultUrl": hub.default_url,
+        "startTimeout": hub.start_timeout,
+        "storage": {"static": {"pvcName": args.claim_name, "subPath": "home/{username}"}},
+        "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.profiles],
+    }
+    if hub.post_start:
+        # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
+        singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
+    if hub.privileged_user_pods:
+        singleuser["allowPrivilegeEscalation"] = True
+        singleuser["extraContainerConfig"] = {"securityContext": {"privileged": True}}
+    return {
+        "hub": {
+            "config": auth_config(args),
+            "db": {"pvc": {"storageClassName": args.db_storage_class}},
+            "extraConfig": {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {},
+        },
+        "proxy": {
+            "secretToken": proxy_token,
+            "https": {"hosts": [hub.domain]},
+            "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn}},
+        },
+        "singleuser": singleuser,
+        "scheduling": {"userPlaceholder": {
+            "replicas": hub.user_placeholders,
+            # Warm capacity where the default profile's servers start.
+            "extraPodSpec": {"nodeSelector": {NODE_GROUP_LABEL: default.node_group}},
+        }},
+        "prePuller": {"extraImages": {
+            f"profile-{i}": dict(zip(("name", "tag"), image_parts(ref), strict=True)) for i, ref in enumerate(cpu_images)
+        }},
+        "cull": {"enabled": hub.culling.enabled, "timeout": hub.culling.timeout, "every": hub.culling.every,
+                 "maxAge": hub.culling.max_age},
+    }
+
+
+def _gated(hub: HubConfig) -> bool:
+    return hub.auth.type == "github" and hub.auth.require_dandi_user
+
+
+def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
+    """`hub.config` for the configured login: who may log in, and with which secrets."""
+    auth = args.config.auth
+    admins = {"Authenticator": {"admin_users": list(auth.admin_users)}}
+    if auth.type == "dummy":
+        # A shared password for test stacks (refused on production): everyone who knows it gets in.
+        return deep_merge(admins, {
+            "JupyterHub": {"authenticator_class": "dummy"},
+            "Authenticator": {"allow_all": True},
+            "DummyAuthenticator": {"password": args.secrets.dummy_password},
+        })
+    github = {
+        "client_id": auth.github_client_id,
+        "client_secret": args.secrets.github_client_secret,
+        "oauth_callback_url": f"https://{args.config.domain}/hub/oauth_callback",
+    }
+    config = deep_merge(admins, {"GitHubOAuthenticator": github})
+    if _gated(args.config):
+        # The class itself is set by the extraConfig file; these are its settings.
+        config["DandiGitHubAuthenticator"] = {
+            "dandi_api_url": auth.dandi_api_url,
+            "dandi_api_token": args.secrets.dandi_api_token,
+            "registration_url": auth.registration_url,
+        }
+    else:
+        # JupyterHub 5 admits nobody by default: without the DANDI gate, any GitHub user may log in.
+        config["JupyterHub"] = {"authenticator_class": "github"}
+        config["GitHubOAuthenticator"]["allow_all"] = True
+    return config
+
+
+class JupyterHub(pulumi.ComponentResource):
+    """The hub release, and the DNS record that points the domain at its load balancer."""
+
+    release_name: pulumi.Output[str]
+    load_balancer_hostname: pulumi.Output[str]
+    url: str
+
+    def __init__(self, name: str, args: JupyterHubArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dandihub:hub:JupyterHub", name, None, opts)
+        hub = args.config
+        # Stored in the stack state (encrypted), so the token stays the same on every `up`.
+        proxy_token = random.RandomPassword(
+            f"{name}-proxy-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        values = deep_merge(
+            load_values("jupyterhub", optional=(f"jupyterhub.{args.stack}",)),
+            computed_values(args, proxy_token.result),
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE,
+            chart="jupyterhub",
+            version=hub.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=args.namespace,
+            values=values,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        # Read back once the release exists; during a first preview the id is unknown and the read waits.
+        proxy_service = k8s.core.v1.Service.get(
+            f"{name}-proxy-public",
+            self.release.status.apply(lambda s: f"{s.namespace}/proxy-public"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        self.load_balancer_hostname = proxy_service.status.apply(lambda s: s.load_balancer.ingress[0].hostname)
+        if hub.route53_zone_id:
+            aws.route53.Record(
+                f"{name}-dns",
+                zone_id=hub.route53_zone_id,
+                name=hub.domain,
+                type="CNAME",
+                ttl=300,
+                records=[self.load_balancer_hostname],
+                # The old deployment's record was made by hand; take it over rather than fail.
+                allow_overwrite=True,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.url = f"https://{hub.domain}"
+        self.release_name = self.release.name
+        self.register_outputs({
+            "release_name": self.release_name,
+            "load_balancer_hostname": self.load_balancer_hostname,
+            "url": self.url,
+        })

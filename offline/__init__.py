@@ -1,0 +1,1 @@
+"""Run the real Pulumi program offline, under Pulumi's mock engine."""

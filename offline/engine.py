@@ -1,0 +1,310 @@
+"""The offline engine: runs `__main__.py` under Pulumi's mocks and records what it registers.
+
+The tests and the `plan` command both use it. It needs no Pulumi CLI, no AWS credentials and no
+network. The facts it relies on are in the project's notes on Pulumi mocks; the non-obvious ones are
+repeated next to the code that depends on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import json
+import runpy
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import empty_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+
+from offline.fake_cloud import FakeCloud
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "dandihub"
+
+# Stand-ins for the Pulumi config secrets, so a stack can be planned without its encrypted values.
+FAKE_SECRETS: Mapping[str, str] = {
+    f"{PROJECT}:githubClientSecret": "offline-fake-github-client-secret",
+    f"{PROJECT}:dandiApiToken": "offline-fake-dandi-api-token",
+    f"{PROJECT}:dummyPassword": "offline-fake-dummy-password",
+}
+
+_SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire marker of a secret value
+_SIG_KEY = rpc._special_sig_key  # noqa: SLF001
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One registration the program made, with its inputs and resource options."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    custom: bool
+    parent: str
+    provider: str
+    providers: dict[str, str]
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    import_id: str
+    ignore_changes: list[str]
+    secret_inputs: frozenset[str] = field(default_factory=frozenset)
+    read_id: str = ""
+
+    @property
+    def provider_urn(self) -> str:
+        """The provider reference without its `::id` suffix."""
+        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+
+
+@dataclass
+class Plan:
+    """Everything one offline run of a stack registered."""
+
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    secret_outputs: frozenset[str]
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> RecordedResource:
+        """The single resource of this type (whose name ends with `name`, if given)."""
+        found = [r for r in self.of_type(type_) if name is None or r.name.endswith(name)]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_)]
+            raise LookupError(f"expected one {type_} named *{name}, found {len(found)} among {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def children_of(self, parent: RecordedResource) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def descendants_of(self, ancestor: RecordedResource) -> Iterator[RecordedResource]:
+        for child in self.children_of(ancestor):
+            yield child
+            yield from self.descendants_of(child)
+
+
+def _secret_paths(value: Any) -> bool:
+    """Whether a wire value holds a secret anywhere inside it."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return True
+        return any(_secret_paths(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_secret_paths(v) for v in value)
+    return False
+
+
+def _raw(struct: Any) -> dict[str, Any]:
+    """A protobuf Struct as plain Python, secret markers kept."""
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(struct) if struct is not None else {}
+
+
+def _record(request: Any, urn: str, properties: Any, read_id: str = "") -> RecordedResource:
+    raw = _raw(properties)
+    return RecordedResource(
+        type=request.type,
+        name=request.name,
+        urn=urn,
+        inputs=rpc.deserialize_properties_unwrap_secrets(properties)[0],
+        custom=bool(getattr(request, "custom", True)),
+        parent=request.parent,
+        provider=request.provider,
+        providers=dict(getattr(request, "providers", {})),
+        dependencies=list(request.dependencies),
+        protect=bool(getattr(request, "protect", False)),
+        retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
+        import_id=getattr(request, "importId", ""),
+        ignore_changes=list(getattr(request, "ignoreChanges", [])),
+        secret_inputs=frozenset(k for k, v in raw.items() if _secret_paths(v)),
+        read_id=read_id,
+    )
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also keeps each registration's options and the stack's exports."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recorded.append(_record(request, response.urn, request.object))
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().ReadResource(request)
+        self.recorded.append(_record(request, response.urn, request.properties, read_id=request.id))
+        return response
+
+    # Resource references into remote components (a Cluster passed to a ManagedNodeGroup) hang or
+    # cross event loops under the stock monitor; reported as unsupported they travel as URN strings.
+    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        has_support = request.id not in ("outputValues", "resourceReferences")
+        return type("SupportsFeatureResponse", (object,), {"hasSupport": has_support})
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        info = super().GetDeploymentInfo(request)
+        kept = [
+            f
+            for f in info.supportedFeatures
+            if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
+        ]
+        return resource_pb2.DeploymentInfo(supportedFeatures=kept)
+
+    # Component methods such as `eks.Cluster.get_kubeconfig()` arrive as RPC calls.
+    def Call(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        args = rpc.deserialize_properties(request.args)
+        result = self.mocks.call(
+            pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider="")
+        )
+        ret = result if isinstance(result, dict) else result[0]
+        ret_proto = asyncio.get_event_loop().run_until_complete(rpc.serialize_properties(ret, {}))
+        return resource_pb2.CallResponse(**{"return": ret_proto})
+
+    def SignalAndWaitForShutdown(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        return empty_pb2.Empty()
+
+
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs `run_in_executor` work at once, on the loop's own thread, so no second loop appears."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - handed back through the future
+            future.set_exception(error)
+        return future
+
+
+def _config_string(value: Any) -> str:
+    """A stack-file value as the engine hands it to the program: objects and lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _namespaced(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+class ProgramError(Exception):
+    """The program failed; `plan` holds what it had registered by then (for a config error: nothing)."""
+
+    def __init__(self, plan: Plan, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.plan = plan
+
+
+def stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """The stacks that have a `Pulumi.<stack>.yaml` file."""
+    return sorted(p.name.split(".")[1] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The config the engine would pass for `stack`: Pulumi.yaml defaults, then the stack file."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stacks(project_dir))}")
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    values = {
+        _namespaced(k): v["default"]
+        for k, v in (project.get("config") or {}).items()
+        if isinstance(v, dict) and "default" in v
+    }
+    document = yaml.safe_load(path.read_text()) or {}
+    values.update({_namespaced(k): v for k, v in (document.get("config") or {}).items()})
+    return values
+
+
+def run_stack(
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    project_dir: Path = PROJECT_DIR,
+) -> Plan:
+    """Run the program for `stack` offline and return what it registered.
+
+    `config` replaces the stack file's config (defaults to `Pulumi.<stack>.yaml`); `secrets` are the
+    secret config values (defaults to fakes for every secret the program knows).
+    """
+    values = dict(read_stack_config(stack, project_dir) if config is None else config)
+    secret_values = dict(FAKE_SECRETS if secrets is None else secrets)
+    for key, value in values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            raise ValueError(
+                f"{key} is encrypted in the stack file; pass its plaintext through `secrets`"
+            )
+    values.update({_namespaced(k): v for k, v in secret_values.items()})
+    secret_keys = [_namespaced(k) for k in secret_values]
+    return contextvars.Context().run(
+        _run_isolated, stack, {k: _config_string(v) for k, v in values.items()}, secret_keys,
+        project_dir,
+    )
+
+
+def _run_isolated(
+    stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path
+) -> Plan:
+    loop = asyncio.new_event_loop()
+    # Pulumi's own SDK tests run executor work inline; otherwise remote components cross loops.
+    loop.set_default_executor(_InlineExecutor())
+    asyncio.set_event_loop(loop)
+    try:
+        cloud = FakeCloud(region=config.get("aws:region", "us-east-2"))
+        monitor = _RecordingMonitor(cloud)
+        cloud.attach(monitor)
+        pulumi.runtime.set_all_config(config, secret_keys)
+        pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        outputs: dict[str, Any] = {}
+        secret_outputs: set[str] = set()
+
+        @pulumi.runtime.test
+        def run() -> pulumi.Output[Any]:
+            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+            # The mock root stack registered its outputs before the program ran: read them here.
+            exported = pulumi.runtime.settings.get_root_resource().outputs  # type: ignore[union-attr]
+            return pulumi.Output.all(*[_collect(k, v, outputs, secret_outputs) for k, v in exported.items()])
+
+        try:
+            run()
+        except Exception as error:
+            raise ProgramError(Plan(stack, monitor.recorded, outputs, frozenset()), error) from error
+        return Plan(stack, monitor.recorded, outputs, frozenset(secret_outputs))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def _collect(key: str, value: Any, into: dict[str, Any], secret: set[str]) -> pulumi.Output[None]:
+    output = pulumi.Output.from_input(value)
+
+    def keep(pair: list[Any]) -> None:
+        into[key] = pair[0]
+        if pair[1]:
+            secret.add(key)
+
+    return pulumi.Output.all(output, pulumi.Output.from_input(output.is_secret())).apply(
+        lambda pair: keep(pair)
+    )

@@ -1,0 +1,106 @@
+"""The offline plan: what `pulumi up -s <stack>` would create, without AWS, credentials or network.
+
+    python -m plan staging        # one stack
+    python -m plan                # every stack
+
+It runs the real program under Pulumi's mock engine (offline/engine.py) and prints the resources
+grouped by component, with the settings that matter, and the stack's outputs. A stack config with
+problems prints them and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
+
+
+def _tags(r: RecordedResource) -> str:
+    tag = r.inputs.get("tag", {})
+    return f"{tag.get('key')}={tag.get('value')!r}"
+
+
+def _node_group(r: RecordedResource) -> str:
+    i, scaling = r.inputs, r.inputs.get("scalingConfig", {})
+    taints = ", ".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in i.get("taints", []))
+    return (f"{i.get('capacityType')} {','.join(i.get('instanceTypes', []))} {i.get('amiType')} "
+            f"min={scaling.get('minSize', 0):g} max={scaling.get('maxSize', 0):g} disk={i.get('diskSize', 0):g}GiB"
+            + (f" taints=[{taints}]" if taints else ""))
+
+
+SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
+    "aws:ec2/vpc:Vpc": lambda r: f"cidr={r.inputs.get('cidrBlock')}",
+    "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs.get('availabilityZone')} {r.inputs.get('cidrBlock')}",
+    "aws:ec2/natGateway:NatGateway": lambda r: f"in {r.inputs.get('subnetId')}",
+    "eks:index:Cluster": lambda r: (f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
+                                    f"auth={r.inputs.get('authenticationMode')} "
+                                    f"logs={','.join(r.inputs.get('enabledClusterLogTypes', []))}"),
+    "eks:index:ManagedNodeGroup": _node_group,
+    "aws:autoscaling/tag:Tag": _tags,
+    "aws:efs/fileSystem:FileSystem": lambda r: (f"encrypted={r.inputs.get('encrypted')} "
+                                                f"{r.inputs.get('performanceMode')}/{r.inputs.get('throughputMode')}"),
+    "aws:efs/backupPolicy:BackupPolicy": lambda r: r.inputs.get("backupPolicy", {}).get("status", ""),
+    "aws:efs/mountTarget:MountTarget": lambda r: f"subnet={r.inputs.get('subnetId')}",
+    "aws:eks/addon:Addon": lambda r: str(r.inputs.get("addonName")),
+    "kubernetes:helm.sh/v3:Release": lambda r: (f"{r.inputs.get('chart')}@{r.inputs.get('version')} "
+                                                f"in {r.inputs.get('namespace')}"),
+    "aws:route53/record:Record": lambda r: f"{r.inputs.get('name')} {r.inputs.get('type')}",
+}
+
+
+def _options(r: RecordedResource) -> str:
+    flags = [name for name, on in (("protect", r.protect), ("retain-on-delete", r.retain_on_delete)) if on]
+    if r.import_id:
+        flags.append(f"import={r.import_id}")
+    if r.read_id:
+        flags.append(f"read={r.read_id}")
+    return f" [{', '.join(flags)}]" if flags else ""
+
+
+def _line(r: RecordedResource, depth: int) -> str:
+    summary = SUMMARIES.get(r.type, lambda _: "")(r)
+    return f"{'  ' * depth}+ {r.type} {r.name}{'  ' + summary if summary else ''}{_options(r)}"
+
+
+def render(plan: Plan) -> str:
+    """The plan as text: the component tree, then the outputs (secret ones masked)."""
+    lines = [f"Stack {plan.stack}: {len([r for r in plan.resources if r.custom])} resources, "
+             f"{len([r for r in plan.resources if not r.custom])} components (offline plan, nothing was called)"]
+
+    def walk(parent: str, depth: int) -> None:
+        for r in sorted(plan.resources, key=lambda x: (x.custom, x.type, x.name)):
+            if r.parent == parent:
+                lines.append(_line(r, depth))
+                walk(r.urn, depth + 1)
+
+    roots = {r.parent for r in plan.resources if r.parent not in {x.urn for x in plan.resources}}
+    for root in sorted(roots):
+        walk(root, 1)
+    lines.append("Outputs:")
+    for key, value in sorted(plan.outputs.items()):
+        shown: Any = "[secret]" if key in plan.secret_outputs else value
+        lines.append(f"  {key}: {shown}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or stacks()
+    unknown = [s for s in chosen if s not in stacks()]
+    if unknown:
+        print(f"no such stack: {', '.join(unknown)}; stacks: {', '.join(stacks())}", file=sys.stderr)
+        return 2
+    status = 0
+    for stack in chosen:
+        try:
+            print(render(run_stack(stack)))
+        except ProgramError as error:
+            print(f"Stack {stack}: {error}", file=sys.stderr)
+            status = 1
+        print()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,63 @@
+"""Shared fixtures: offline plans of the real stacks, and a way to run a stack with changed config."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from offline.engine import Plan, read_stack_config, run_stack  # noqa: E402
+
+STACKS = ("staging", "prod")
+
+
+def changed_config(stack: str, set_: dict[str, Any] | None = None, unset: list[str] | None = None) -> dict[str, Any]:
+    """The stack file's config with dotted paths set or removed; the first part is the config key
+    (`nodeGroups.gpu.maxSize` means key `dandihub:nodeGroups`, then `gpu`, then `maxSize`)."""
+    config = copy.deepcopy(read_stack_config(stack))
+
+    def walk(path: str) -> tuple[dict[str, Any], str]:
+        head, *rest = path.split(".")
+        key = head if ":" in head else f"dandihub:{head}"
+        if not rest:
+            return config, key
+        node = config.setdefault(key, {})
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+        return node, rest[-1]
+
+    for path, value in (set_ or {}).items():
+        node, key = walk(path)
+        node[key] = value
+    for path in unset or []:
+        node, key = walk(path)
+        node.pop(key, None)
+    return config
+
+
+def plan_with(stack: str, secrets: dict[str, str] | None = None, **changes: Any) -> Plan:
+    """Run `stack` with `set_`/`unset` changes to its config (see `changed_config`)."""
+    return run_stack(stack, config=changed_config(stack, changes.get("set_"), changes.get("unset")), secrets=secrets)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def plan(request: pytest.FixtureRequest) -> Plan:
+    """The offline plan of each real stack file, as committed."""
+    return run_stack(request.param)
+
+
+@pytest.fixture(scope="module")
+def staging() -> Plan:
+    return run_stack("staging")
+
+
+@pytest.fixture(scope="module")
+def prod() -> Plan:
+    return run_stack("prod")

@@ -1,0 +1,110 @@
+"""The stack config: both stacks load; bad configs fail before any resource exists, naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import aws_catalog
+from components.config import StackConfig
+from components.config_loader import ConfigError
+from offline.engine import FAKE_SECRETS, ProgramError, read_stack_config, run_stack
+from tests.conftest import ROOT, STACKS, changed_config, plan_with
+
+ERROR_CASES = sorted((Path(__file__).parent / "configs").glob("*.error.*.yaml"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_files_validate(stack: str) -> None:
+    plan = run_stack(stack)
+    assert plan.outputs["clusterName"] == f"dandihub-{stack}"
+
+
+def test_there_are_at_least_twenty_distinct_bad_configs() -> None:
+    assert len(ERROR_CASES) >= 20
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=[p.name.removesuffix(".yaml") for p in ERROR_CASES])
+def test_bad_config_fails_before_any_resource_naming_the_key(case: Path) -> None:
+    spec = yaml.safe_load(case.read_text())
+    with pytest.raises(ProgramError) as failure:
+        plan_with(spec["stack"], set_=spec.get("set"), unset=spec.get("unset"))
+    assert isinstance(failure.value.__cause__, ConfigError)
+    message = str(failure.value)
+    for expected in spec["expect"]:
+        assert expected in message
+    assert failure.value.plan.resources == [], "config errors must stop the program before any resource"
+
+
+def _secrets_without(key: str) -> dict[str, str]:
+    return {k: v for k, v in FAKE_SECRETS.items() if not k.endswith(f":{key}")}
+
+
+@pytest.mark.parametrize("key", ["githubClientSecret", "dandiApiToken"])
+def test_missing_secret_names_the_command_to_set_it(key: str) -> None:
+    with pytest.raises(ProgramError) as failure:
+        run_stack("prod", secrets=_secrets_without(key))
+    assert f"`pulumi config set --secret dandihub:{key} <value>`" in str(failure.value)
+    assert failure.value.plan.resources == []
+
+
+def test_dummy_auth_needs_its_password_and_not_the_github_secret() -> None:
+    config = changed_config("staging", {"hub.auth": {"type": "dummy"}})
+    with pytest.raises(ProgramError) as failure:
+        run_stack("staging", config=config, secrets={})
+    message = str(failure.value)
+    assert "dandihub:dummyPassword: missing secret" in message
+    assert "githubClientSecret" not in message
+
+
+def test_without_the_dandi_gate_no_dandi_token_is_needed() -> None:
+    plan = plan_with("staging", secrets=_secrets_without("dandiApiToken"), set_={"hub.auth.requireDandiUser": False})
+    assert plan.outputs["hubUrl"] == "https://hub-staging.dandiarchive.org"
+
+
+def test_a_secret_stored_in_plain_text_is_refused() -> None:
+    config = {**read_stack_config("prod"), **FAKE_SECRETS}
+    with pytest.raises(ProgramError) as failure:
+        run_stack("prod", config=config, secrets={})
+    assert "dandihub:githubClientSecret: stored in plain text" in str(failure.value)
+
+
+def test_an_unknown_stack_key_lists_the_known_ones() -> None:
+    with pytest.raises(ProgramError) as failure:
+        plan_with("staging", set_={"storage.efs.througputMode": "elastic"})
+    assert "did you mean 'throughputMode'" in str(failure.value)
+    assert "Known keys here: performanceMode, throughputMode" in str(failure.value)
+
+
+def test_project_defaults_match_the_model() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    for key, spec in project["config"].items():
+        field = next(f for n, f in StackConfig.model_fields.items() if key in (n, f.alias))
+        assert spec["default"] == field.default, key
+
+
+def test_stack_files_hold_no_secret_values() -> None:
+    for stack in STACKS:
+        text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
+        assert "secure:" not in text
+        for spec in ("githubClientSecret", "dandiApiToken", "dummyPassword"):
+            assert spec not in text
+
+
+def test_gpu_families_are_real_ec2_families() -> None:
+    families = {t.split(".")[0] for t in aws_catalog.instance_types()}
+    assert aws_catalog.NVIDIA_GPU_FAMILIES <= families
+
+
+def test_arm_detection_matches_known_families() -> None:
+    assert [aws_catalog.is_arm(t) for t in ("m7g.large", "c6gn.xlarge", "g5g.xlarge", "t4g.small")] == [True] * 4
+    assert [aws_catalog.is_arm(t) for t in ("g4dn.xlarge", "m5.large", "p4de.24xlarge", "m7i-flex.large")] == [False] * 4
+
+
+def test_config_error_is_a_clean_pulumi_error() -> None:
+    # RunError makes Pulumi print the message alone, without a Python traceback.
+    import pulumi
+
+    assert issubclass(ConfigError, pulumi.RunError)
