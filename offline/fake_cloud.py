@@ -115,6 +115,9 @@ class FakeCloud(pulumi_mocks.Mocks):
         fs_id = args.resource_id or f"fs-{args.name}"
         return {"arn": f"arn:aws:elasticfilesystem:{self.region}:{ACCOUNT_ID}:file-system/{fs_id}"}
 
+    def _random_index_randomPassword_RandomPassword(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+        return {"result": f"offline-random-{args.name}"}
+
     def _kubernetes_helm_sh_v3_Release(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         name = args.inputs.get("name") or args.name
         namespace = args.inputs.get("namespace") or "default"

@@ -61,3 +61,13 @@ def staging() -> Plan:
 @pytest.fixture(scope="module")
 def prod() -> Plan:
     return run_stack("prod")
+
+
+def in_component(plan: Plan, component_type: str) -> list:
+    """Every resource below the (single) component of this type."""
+    return list(plan.descendants_of(plan.one(component_type)))
+
+
+def stack_config(plan: Plan) -> dict[str, Any]:
+    """The config the plan was run with (the committed stack file)."""
+    return read_stack_config(plan.stack)

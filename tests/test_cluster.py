@@ -1,0 +1,184 @@
+"""The EKS cluster, its node groups, the Kubernetes provider and the node add-ons."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.config import NodeGroupConfig
+from offline.engine import Plan
+from tests.conftest import plan_with, stack_config
+
+NODE_POLICIES = {
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+}
+
+
+def private_subnet_ids(plan: Plan) -> list[str]:
+    return sorted(f"subnet-{s.name}" for s in plan.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name)
+
+
+def test_cluster_settings(plan: Plan) -> None:
+    cluster = plan.one("eks:index:Cluster").inputs
+    config = stack_config(plan)["dandihub:cluster"]
+    assert cluster["name"] == config["name"]
+    assert cluster["version"] == config["kubernetesVersion"]
+    assert cluster["authenticationMode"] == "API"
+    assert cluster["skipDefaultNodeGroup"] is True
+    assert cluster["createOidcProvider"] is True
+    assert cluster["nodeAssociatePublicIpAddress"] is False
+    assert cluster["enabledClusterLogTypes"] == config["logTypes"]
+    assert sorted(cluster["privateSubnetIds"]) == private_subnet_ids(plan)
+    assert all(s.startswith("subnet-network-public-") for s in cluster["publicSubnetIds"])
+
+
+def test_admin_principals_get_cluster_admin_access_entries() -> None:
+    arn = "arn:aws:iam::278212569472:role/dandihub-admins"
+    plan = plan_with("prod", set_={"cluster.adminPrincipals": [arn]})
+    entries = plan.one("eks:index:Cluster").inputs["accessEntries"]
+    assert list(entries) == ["278212569472-role-dandihub-admins"]
+    entry = next(iter(entries.values()))
+    assert entry["principalArn"] == arn
+    policy = entry["accessPolicies"]["cluster-admin"]
+    assert policy["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    assert policy["accessScope"] == {"type": "cluster"}
+
+
+def test_node_role_has_the_standard_worker_policies(plan: Plan) -> None:
+    role = plan.one("aws:iam/role:Role", "cluster-node-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    attached = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.parent == role.urn]
+    assert {a.inputs["policyArn"] for a in attached} == NODE_POLICIES
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_each_node_group_follows_its_config(stack: str, request: pytest.FixtureRequest) -> None:
+    plan: Plan = request.getfixturevalue(stack)
+    groups = stack_config(plan)["dandihub:nodeGroups"]
+    recorded = {r.name.removeprefix("cluster-"): r.inputs for r in plan.of_type("eks:index:ManagedNodeGroup")}
+    assert set(recorded) == set(groups)
+    for name, raw in groups.items():
+        group = NodeGroupConfig.model_validate(raw)
+        inputs = recorded[name]
+        assert inputs["instanceTypes"] == raw["instanceTypes"]
+        assert inputs["capacityType"] == raw.get("capacityType", "ON_DEMAND")
+        assert inputs["amiType"] == raw.get("amiType", "AL2023_x86_64_STANDARD")
+        assert inputs["diskSize"] == raw.get("diskSize", 50)
+        assert inputs["scalingConfig"] == {
+            "minSize": raw.get("minSize", 0), "desiredSize": group.desired, "maxSize": raw["maxSize"]
+        }
+        assert sorted(inputs["subnetIds"]) == private_subnet_ids(plan)
+        assert inputs["ignoreScalingChanges"] is True
+        assert inputs["labels"]["dandiarchive.org/node-group"] == name
+
+
+def _taints(plan: Plan, group: str) -> set[tuple[str, str, str]]:
+    inputs = plan.one("eks:index:ManagedNodeGroup", f"cluster-{group}").inputs
+    return {(t["key"], t.get("value", ""), t["effect"]) for t in inputs.get("taints", [])}
+
+
+def test_roles_set_the_jupyterhub_labels_and_taints(staging: Plan) -> None:
+    labels = {g: staging.one("eks:index:ManagedNodeGroup", f"cluster-{g}").inputs["labels"] for g in
+              ("core", "user-small", "workshop", "gpu")}
+    assert labels["core"]["hub.jupyter.org/node-purpose"] == "core"
+    assert _taints(staging, "core") == set()
+    user_taint = ("hub.jupyter.org/dedicated", "user", "NO_SCHEDULE")
+    for group in ("user-small", "workshop"):
+        assert labels[group]["hub.jupyter.org/node-purpose"] == "user"
+        assert _taints(staging, group) == {user_taint}
+    assert labels["gpu"]["hub.jupyter.org/node-purpose"] == "user"
+    assert labels["gpu"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-t4"
+    assert _taints(staging, "gpu") == {user_taint, ("nvidia.com/gpu", "present", "NO_SCHEDULE")}
+
+
+def test_user_and_gpu_groups_scale_from_zero_and_core_keeps_a_node(plan: Plan) -> None:
+    for group in plan.of_type("eks:index:ManagedNodeGroup"):
+        scaling = group.inputs["scalingConfig"]
+        purpose = group.inputs["labels"]["hub.jupyter.org/node-purpose"]
+        assert scaling["minSize"] <= scaling["desiredSize"] <= scaling["maxSize"]
+        assert (scaling["minSize"] >= 1) if purpose == "core" else (scaling["minSize"] == 0)
+
+
+def test_user_spot_groups_are_diversified_and_core_is_on_demand(plan: Plan) -> None:
+    for group in plan.of_type("eks:index:ManagedNodeGroup"):
+        inputs = group.inputs
+        if inputs["labels"]["hub.jupyter.org/node-purpose"] == "core":
+            assert inputs["capacityType"] == "ON_DEMAND"
+        elif inputs["capacityType"] == "SPOT" and "k8s.amazonaws.com/accelerator" not in inputs["labels"]:
+            assert len(inputs["instanceTypes"]) >= 2
+            assert len({t.split(".")[1] for t in inputs["instanceTypes"]}) == 1
+
+
+def test_node_groups_join_the_cluster_with_the_node_role(plan: Plan) -> None:
+    cluster = plan.one("eks:index:Cluster")
+    role = plan.one("aws:iam/role:Role", "cluster-node-role")
+    for group in plan.of_type("eks:index:ManagedNodeGroup"):
+        assert group.inputs["cluster"] == cluster.urn
+        assert role.urn in group.dependencies
+    assert cluster.inputs["instanceRoles"] == ["cluster-node-role"]
+
+
+def test_every_kubernetes_object_uses_the_cluster_provider(plan: Plan) -> None:
+    provider = plan.one("pulumi:providers:kubernetes")
+    assert json.loads(provider.inputs["kubeconfig"])["current-context"] == f"dandihub-{plan.stack}"
+    assert plan.one("eks:index:Cluster").urn in provider.dependencies
+    in_cluster = [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert len(in_cluster) >= 8
+    assert {r.provider_urn for r in in_cluster} == {provider.urn}
+
+
+def test_kubeconfig_is_exported_as_a_secret(plan: Plan) -> None:
+    assert "kubeconfig" in plan.secret_outputs
+    assert json.loads(plan.outputs["kubeconfig"])["kind"] == "Config"
+
+
+def test_device_plugin_runs_only_on_gpu_nodes_for_amazon_linux(staging: Plan) -> None:
+    plugin = staging.one("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin").inputs
+    assert plugin["chart"] == "nvidia-device-plugin"
+    assert plugin["repositoryOpts"]["repo"] == "https://nvidia.github.io/k8s-device-plugin"
+    assert plugin["version"] == "0.17.1"
+    terms = plugin["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"][0]["matchExpressions"] == [
+        {"key": "k8s.amazonaws.com/accelerator", "operator": "Exists"}
+    ]
+    tolerated = {t["key"] for t in plugin["values"]["tolerations"]}
+    gpu_taints = {key for key, _, _ in _taints(staging, "gpu")}
+    assert gpu_taints <= tolerated
+
+
+def test_bottlerocket_nvidia_ships_its_own_device_plugin() -> None:
+    plan = plan_with("staging", set_={"nodeGroups.gpu.amiType": "BOTTLEROCKET_x86_64_NVIDIA"})
+    assert not [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "nvidia" in r.name]
+
+
+def test_no_gpu_group_no_device_plugin() -> None:
+    plan = plan_with("staging", unset=["nodeGroups.gpu"], set_={"hub.profiles": [
+        {"slug": "tiny", "displayName": "Tiny", "nodeGroup": "user-small", "cpu": {"guarantee": 1, "limit": 2},
+         "memory": {"guarantee": "1G", "limit": "2G"}, "images": ["standard"]},
+    ]})
+    assert not [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "nvidia" in r.name]
+    assert not [r for r in plan.of_type("aws:autoscaling/tag:Tag") if "-gpu-" in r.name]
+
+
+def test_node_addons_wait_for_the_nodes(plan: Plan) -> None:
+    groups = {g.urn for g in plan.of_type("eks:index:ManagedNodeGroup")}
+    for addon in plan.of_type("aws:eks/addon:Addon"):
+        assert groups <= set(addon.dependencies), addon.name
+
+
+def test_ebs_csi_driver_for_the_hub_database(plan: Plan) -> None:
+    addon = plan.one("aws:eks/addon:Addon", "cluster-ebs-csi")
+    role = plan.one("aws:iam/role:Role", "cluster-ebs-csi-role")
+    assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
+    assert addon.inputs["serviceAccountRoleArn"] == f"arn:aws:iam::123456789012:role/{role.name}"
+    condition = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert [v for k, v in condition.items() if k.endswith(":sub")] == ["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
+    gp3 = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "cluster-gp3").inputs
+    assert gp3["provisioner"] == "ebs.csi.aws.com"
+    assert gp3["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert gp3["volumeBindingMode"] == "WaitForFirstConsumer"
