@@ -36,9 +36,15 @@ nodes = list(cluster.node_groups.values())
 storage = SharedStorage(
     "storage",
     SharedStorageArgs(
-        config.storage, config.cluster.name, network.vpc_id, network.private_subnets,
-        cluster.node_security_group_id, cluster.oidc_provider_arn, cluster.oidc_issuer,
-        config.hub.namespace, nodes,
+        config.storage,
+        config.cluster.name,
+        network.vpc_id,
+        network.private_subnets,
+        cluster.node_security_group_id,
+        cluster.oidc_provider_arn,
+        cluster.oidc_issuer,
+        config.hub.namespace,
+        nodes,
     ),
     on_cluster,
 )
@@ -46,8 +52,13 @@ storage = SharedStorage(
 autoscaler = ClusterAutoscaler(
     "autoscaler",
     ClusterAutoscalerArgs(
-        config.autoscaler, config.region, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer,
-        config.node_groups, cluster.node_group_asg_names,
+        config.autoscaler,
+        config.region,
+        config.cluster.name,
+        cluster.oidc_provider_arn,
+        cluster.oidc_issuer,
+        config.node_groups,
+        cluster.node_group_asg_names,
     ),
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=nodes)),
 )
@@ -55,8 +66,14 @@ autoscaler = ClusterAutoscaler(
 hub = JupyterHub(
     "hub",
     JupyterHubArgs(
-        config.hub, stack, secrets, config.node_groups, storage.namespace_name, storage.claim_name,
-        cluster.hub_db_storage_class, depends_on=[storage, *nodes],
+        config.hub,
+        stack,
+        secrets,
+        config.node_groups,
+        storage.namespace_name,
+        storage.claim_name,
+        cluster.hub_db_storage_class,
+        depends_on=[storage, *nodes],
     ),
     on_cluster,
 )

@@ -25,27 +25,33 @@ def _tags(r: RecordedResource) -> str:
 def _node_group(r: RecordedResource) -> str:
     i, scaling = r.inputs, r.inputs.get("scalingConfig", {})
     taints = ", ".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in i.get("taints", []))
-    return (f"{i.get('capacityType')} {','.join(i.get('instanceTypes', []))} {i.get('amiType')} "
-            f"min={scaling.get('minSize', 0):g} max={scaling.get('maxSize', 0):g} disk={i.get('diskSize', 0):g}GiB"
-            + (f" taints=[{taints}]" if taints else ""))
+    return (
+        f"{i.get('capacityType')} {','.join(i.get('instanceTypes', []))} {i.get('amiType')} "
+        f"min={scaling.get('minSize', 0):g} max={scaling.get('maxSize', 0):g} disk={i.get('diskSize', 0):g}GiB"
+        + (f" taints=[{taints}]" if taints else "")
+    )
 
 
 SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
     "aws:ec2/vpc:Vpc": lambda r: f"cidr={r.inputs.get('cidrBlock')}",
     "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs.get('availabilityZone')} {r.inputs.get('cidrBlock')}",
     "aws:ec2/natGateway:NatGateway": lambda r: f"in {r.inputs.get('subnetId')}",
-    "eks:index:Cluster": lambda r: (f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
-                                    f"auth={r.inputs.get('authenticationMode')} "
-                                    f"logs={','.join(r.inputs.get('enabledClusterLogTypes', []))}"),
+    "eks:index:Cluster": lambda r: (
+        f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
+        f"auth={r.inputs.get('authenticationMode')} "
+        f"logs={','.join(r.inputs.get('enabledClusterLogTypes', []))}"
+    ),
     "eks:index:ManagedNodeGroup": _node_group,
     "aws:autoscaling/tag:Tag": _tags,
-    "aws:efs/fileSystem:FileSystem": lambda r: (f"encrypted={r.inputs.get('encrypted')} "
-                                                f"{r.inputs.get('performanceMode')}/{r.inputs.get('throughputMode')}"),
+    "aws:efs/fileSystem:FileSystem": lambda r: (
+        f"encrypted={r.inputs.get('encrypted')} {r.inputs.get('performanceMode')}/{r.inputs.get('throughputMode')}"
+    ),
     "aws:efs/backupPolicy:BackupPolicy": lambda r: r.inputs.get("backupPolicy", {}).get("status", ""),
     "aws:efs/mountTarget:MountTarget": lambda r: f"subnet={r.inputs.get('subnetId')}",
     "aws:eks/addon:Addon": lambda r: str(r.inputs.get("addonName")),
-    "kubernetes:helm.sh/v3:Release": lambda r: (f"{r.inputs.get('chart')}@{r.inputs.get('version')} "
-                                                f"in {r.inputs.get('namespace')}"),
+    "kubernetes:helm.sh/v3:Release": lambda r: (
+        f"{r.inputs.get('chart')}@{r.inputs.get('version')} in {r.inputs.get('namespace')}"
+    ),
     "aws:route53/record:Record": lambda r: f"{r.inputs.get('name')} {r.inputs.get('type')}",
 }
 
@@ -66,8 +72,10 @@ def _line(r: RecordedResource, depth: int) -> str:
 
 def render(plan: Plan) -> str:
     """The plan as text: the component tree, then the outputs (secret ones masked)."""
-    lines = [f"Stack {plan.stack}: {len([r for r in plan.resources if r.custom])} resources, "
-             f"{len([r for r in plan.resources if not r.custom])} components (offline plan, nothing was called)"]
+    lines = [
+        f"Stack {plan.stack}: {len([r for r in plan.resources if r.custom])} resources, "
+        f"{len([r for r in plan.resources if not r.custom])} components (offline plan, nothing was called)"
+    ]
 
     def walk(parent: str, depth: int) -> None:
         for r in sorted(plan.resources, key=lambda x: (x.custom, x.type, x.name)):

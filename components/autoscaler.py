@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -44,7 +45,7 @@ class ClusterAutoscalerArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     node_groups: dict[str, NodeGroupConfig]
-    asg_names: dict[str, pulumi.Input[str]]
+    asg_names: Mapping[str, pulumi.Input[str]]
 
 
 def policy_document(cluster_name: str) -> dict:
@@ -86,7 +87,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
 
     policy_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
-    release_name: pulumi.Output[str]
+    release_name: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dandihub:autoscaler:ClusterAutoscaler", name, None, opts)
@@ -98,9 +99,13 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             opts=child,
         )
         role = service_account_role(
-            name, oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer,
-            namespace=NAMESPACE, service_accounts=[SERVICE_ACCOUNT],
-            policy_arns={"autoscaling": policy.arn}, parent=self,
+            name,
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=NAMESPACE,
+            service_accounts=[SERVICE_ACCOUNT],
+            policy_arns={"autoscaling": policy.arn},
+            parent=self,
         )
         for group_name, group in args.node_groups.items():
             if group.role == "core":
@@ -136,7 +141,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         self.policy_arn = policy.arn
         self.role_arn = role.arn
         self.release_name = release.name
-        self.register_outputs({"policy_arn": self.policy_arn, "role_arn": self.role_arn, "release_name": self.release_name})
+        self.register_outputs(
+            {"policy_arn": self.policy_arn, "role_arn": self.role_arn, "release_name": self.release_name}
+        )
 
 
 def _tag_slug(key: str) -> str:

@@ -14,8 +14,27 @@ import botocore.session
 
 # EC2 families with NVIDIA GPUs (g4ad carries AMD GPUs and is left out on purpose).
 NVIDIA_GPU_FAMILIES = frozenset(
-    {"g4dn", "g5", "g5g", "g6", "g6e", "g6f", "gr6", "gr6f", "g7e", "p3", "p3dn", "p4d", "p4de",
-     "p5", "p5e", "p5en", "p6-b200", "p6-b300", "p6e-gb200"}
+    {
+        "g4dn",
+        "g5",
+        "g5g",
+        "g6",
+        "g6e",
+        "g6f",
+        "gr6",
+        "gr6f",
+        "g7e",
+        "p3",
+        "p3dn",
+        "p4d",
+        "p4de",
+        "p5",
+        "p5e",
+        "p5en",
+        "p6-b200",
+        "p6-b300",
+        "p6e-gb200",
+    }
 )
 
 # Graviton families: letters, generation digits, then `g` (m7g, c6gn, r8gd, g5g, x2gd).
@@ -23,7 +42,7 @@ _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$|^a1$")
 
 
 @functools.cache
-def _model(service: str):  # noqa: ANN202 - botocore's ServiceModel has no public type
+def _model(service: str):
     return botocore.session.get_session().get_service_model(service)
 
 
@@ -98,8 +117,10 @@ def not_allowed(value: object, allowed: tuple[str, ...] | list[str], what: str) 
     """An error text: the bad value, a did-you-mean for near misses, and what is allowed."""
     text = f"{value!r} is not a valid {what}"
     folded = {_fold(a): a for a in allowed}
-    close = [folded[_fold(str(value))]] if _fold(str(value)) in folded else difflib.get_close_matches(
-        str(value), allowed, n=3, cutoff=0.6
+    close = (
+        [folded[_fold(str(value))]]
+        if _fold(str(value)) in folded
+        else difflib.get_close_matches(str(value), allowed, n=3, cutoff=0.6)
     )
     if close:
         text += f"; did you mean {' or '.join(repr(c) for c in close)}?"

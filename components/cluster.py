@@ -67,15 +67,21 @@ class Cluster(pulumi.ComponentResource):
 
         self.node_role = aws.iam.Role(
             f"{name}-node-role",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-            }),
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
             opts=child,
         )
         for key, policy_arn in NODE_POLICIES.items():
             aws.iam.RolePolicyAttachment(
-                f"{name}-node-{key}", role=self.node_role.name, policy_arn=policy_arn,
+                f"{name}-node-{key}",
+                role=self.node_role.name,
+                policy_arn=policy_arn,
                 opts=pulumi.ResourceOptions(parent=self.node_role),
             )
 
@@ -95,10 +101,12 @@ class Cluster(pulumi.ComponentResource):
             access_entries={
                 _entry_key(arn): eks.AccessEntryArgs(
                     principal_arn=arn,
-                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=CLUSTER_ADMIN_POLICY,
-                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                    )},
+                    access_policies={
+                        "cluster-admin": eks.AccessPolicyAssociationArgs(
+                            policy_arn=CLUSTER_ADMIN_POLICY,
+                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                        )
+                    },
                 )
                 for arn in config.admin_principals
             },
@@ -119,34 +127,52 @@ class Cluster(pulumi.ComponentResource):
 
         self.node_groups = {
             group_name: managed_node_group(
-                name, group_name, group, cluster=self.eks, cluster_name=config.name, node_role=self.node_role,
-                subnet_ids=args.private_subnet_ids, parent=self,
+                name,
+                group_name,
+                group,
+                cluster=self.eks,
+                cluster_name=config.name,
+                node_role=self.node_role,
+                subnet_ids=args.private_subnet_ids,
+                parent=self,
             )
             for group_name, group in args.node_groups.items()
         }
         self.node_group_asg_names = {n: asg_name(g) for n, g in self.node_groups.items()}
         self._node_addons(name, config, args.node_groups)
-        self.register_outputs({
-            "cluster_name": self.cluster_name,
-            "kubeconfig": self.kubeconfig,
-            "oidc_provider_arn": self.oidc_provider_arn,
-            "node_security_group_id": self.node_security_group_id,
-            "node_role_arn": self.node_role_arn,
-        })
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "node_security_group_id": self.node_security_group_id,
+                "node_role_arn": self.node_role_arn,
+            }
+        )
 
     def _node_addons(self, name: str, config: ClusterConfig, groups: dict[str, NodeGroupConfig]) -> None:
         # Add-ons wait to become active, which needs nodes to run on.
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=list(self.node_groups.values()))
-        in_cluster = pulumi.ResourceOptions.merge(after_nodes, pulumi.ResourceOptions(provider=self.kubernetes_provider))
+        in_cluster = pulumi.ResourceOptions.merge(
+            after_nodes, pulumi.ResourceOptions(provider=self.kubernetes_provider)
+        )
         ebs_role = service_account_role(
-            f"{name}-ebs-csi", oidc_provider_arn=self.oidc_provider_arn, oidc_issuer=self.oidc_issuer,
-            namespace="kube-system", service_accounts=["ebs-csi-controller-sa"],
-            policy_arns={"ebs-csi": EBS_CSI_POLICY}, parent=self,
+            f"{name}-ebs-csi",
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer=self.oidc_issuer,
+            namespace="kube-system",
+            service_accounts=["ebs-csi-controller-sa"],
+            policy_arns={"ebs-csi": EBS_CSI_POLICY},
+            parent=self,
         )
         self.ebs_csi_addon = aws.eks.Addon(
-            f"{name}-ebs-csi", cluster_name=config.name, addon_name="aws-ebs-csi-driver",
-            service_account_role_arn=ebs_role.arn, resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE", opts=after_nodes,
+            f"{name}-ebs-csi",
+            cluster_name=config.name,
+            addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=ebs_role.arn,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=after_nodes,
         )
         # The hub's sqlite database lives on an encrypted gp3 volume in the AZ of the first core node.
         k8s.storage.v1.StorageClass(

@@ -30,9 +30,9 @@ KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 class Taint(ConfigModel):
     """A node taint. `effect` uses the EKS API spelling (NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE)."""
 
-    key: LabelKey
-    value: LabelValue = ""
-    effect: str = "NO_SCHEDULE"
+    key: LabelKey = Field(description="Taint key, a Kubernetes label key.")
+    value: LabelValue = Field("", description="Taint value.")
+    effect: str = Field("NO_SCHEDULE", description="NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE.")
 
     @field_validator("effect")
     @classmethod
@@ -178,7 +178,9 @@ class NodeGroupConfig(ConfigModel):
         elif self.accelerator:
             problems.append("`accelerator` is only for gpu groups")
         if self.role == "user" and self.capacity_type == "SPOT" and len(self.instance_types) < 2:
-            problems.append("SPOT user groups need at least two instance types, so one empty spot pool cannot block them")
+            problems.append(
+                "SPOT user groups need at least two instance types, so one empty spot pool cannot block them"
+            )
         sizes = {t.split(".", 1)[1] for t in self.instance_types}
         if self.role != "core" and len(sizes) > 1:
             problems.append(
@@ -245,7 +247,9 @@ class EfsConfig(ConfigModel):
     transition_to_ia_days: int | None = Field(30, description="Days before Infrequent Access; null = never.")
     backups: bool = Field(False, description="AWS Backup of the file system. Prod: true.")
     protect: bool = Field(False, description="Refuse any plan that deletes or replaces it. Prod: true.")
-    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$")
+    kms_key_arn: str | None = Field(
+        None, pattern=r"^arn:aws:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$", description="KMS key; default AWS-managed."
+    )
     existing_file_system_id: str | None = Field(
         None, pattern=r"^fs-[0-9a-f]{8,17}$", description="Adopt this retained file system instead."
     )
@@ -293,8 +297,8 @@ class StorageConfig(ConfigModel):
 class CostTags(ConfigModel):
     """Cost-allocation tags put on every AWS resource through the provider's default tags."""
 
-    owner: str = Field("dandi", min_length=1, max_length=256)
-    cost_center: str = Field("dandihub", min_length=1, max_length=256)
+    owner: str = Field("dandi", min_length=1, max_length=256, description="Owner tag. Default dandi.")
+    cost_center: str = Field("dandihub", min_length=1, max_length=256, description="CostCenter tag.")
 
 
 class StackConfig(ConfigModel):
@@ -303,12 +307,12 @@ class StackConfig(ConfigModel):
     region: str = Field(description="aws:region: the AWS region.")
     production: bool = Field(False, description="A production stack: stricter rules apply.")
     cost_tags: CostTags = Field(CostTags(), description="Owner and cost centre tags.")
-    network: NetworkConfig = Field(NetworkConfig())
-    cluster: ClusterConfig
-    node_groups: dict[DnsLabel, NodeGroupConfig] = Field(min_length=1)
-    autoscaler: AutoscalerConfig = Field(AutoscalerConfig())
-    storage: StorageConfig = Field(StorageConfig())
-    hub: HubConfig
+    network: NetworkConfig = Field(NetworkConfig(), description="The VPC.")
+    cluster: ClusterConfig = Field(description="The EKS control plane.")
+    node_groups: dict[DnsLabel, NodeGroupConfig] = Field(min_length=1, description="Managed node groups by name.")
+    autoscaler: AutoscalerConfig = Field(AutoscalerConfig(), description="The cluster autoscaler.")
+    storage: StorageConfig = Field(StorageConfig(), description="Shared EFS storage.")
+    hub: HubConfig = Field(description="The JupyterHub release.")
 
     @field_validator("region")
     @classmethod
@@ -324,10 +328,12 @@ class StackConfig(ConfigModel):
         if "user" not in roles:
             problems.append(("nodeGroups", "at least one group must have role user"))
         if self.autoscaler.image_tag.rsplit(".", 1)[0] != "v" + self.cluster.kubernetes_version:
-            problems.append((
-                "autoscaler.imageTag",
-                f"{self.autoscaler.image_tag!r} must match cluster.kubernetesVersion "
-                f"{self.cluster.kubernetes_version} (v{self.cluster.kubernetes_version}.x)",
-            ))
+            problems.append(
+                (
+                    "autoscaler.imageTag",
+                    f"{self.autoscaler.image_tag!r} must match cluster.kubernetesVersion "
+                    f"{self.cluster.kubernetes_version} (v{self.cluster.kubernetes_version}.x)",
+                )
+            )
         problems += self.hub.problems_with(self.region, self.production, self.node_groups)
         return problems

@@ -43,7 +43,8 @@ class AuthConfig(ConfigModel):
     admin_users: list[str] = Field([], description="GitHub logins with admin rights; they always pass.")
     require_dandi_user: bool = Field(True, description="Admit only users registered in the DANDI archive.")
     dandi_api_url: str = Field(
-        "https://api.dandiarchive.org/api", pattern=r"^https://[a-z0-9.-]+(/[\w./-]*)?$",
+        "https://api.dandiarchive.org/api",
+        pattern=r"^https://[a-z0-9.-]+(/[\w./-]*)?$",
         description="The archive API that lists registered users.",
     )
     registration_url: str = Field(
@@ -69,7 +70,7 @@ class AuthConfig(ConfigModel):
 class ImageConfig(ConfigModel):
     """A container image users may pick."""
 
-    display_name: str = Field(min_length=1)
+    display_name: str = Field(min_length=1, description="Name shown in the image menu.")
     image: str = Field(description="Image reference, repository[:tag][@digest].")
 
     @field_validator("image")
@@ -81,13 +82,13 @@ class ImageConfig(ConfigModel):
 
 
 class CpuRange(ConfigModel):
-    guarantee: float = Field(gt=0, le=512)
-    limit: float = Field(gt=0, le=512)
+    guarantee: float = Field(gt=0, le=512, description="CPUs reserved for the server.")
+    limit: float = Field(gt=0, le=512, description="CPUs it may use at most.")
 
 
 class MemoryRange(ConfigModel):
-    guarantee: str
-    limit: str
+    guarantee: str = Field(description="Memory reserved, e.g. 16G (K, M, G, T are powers of 1024).")
+    limit: str = Field(description="Memory at most; beyond it the kernel is killed.")
 
     @field_validator("guarantee", "limit")
     @classmethod
@@ -99,15 +100,15 @@ class MemoryRange(ConfigModel):
 class ProfileConfig(ConfigModel):
     """One entry of the server menu; its node group decides where its pods run."""
 
-    slug: DnsLabel
-    display_name: str = Field(min_length=1)
-    description: str = ""
+    slug: DnsLabel = Field(description="Stable id of the profile.")
+    display_name: str = Field(min_length=1, description="Name shown in the menu.")
+    description: str = Field("", description="Text shown under the name.")
     node_group: str = Field(description="The node group (by name) this profile's servers run on.")
-    cpu: CpuRange
-    memory: MemoryRange
-    gpus: int = Field(0, ge=0, le=8)
+    cpu: CpuRange = Field(description="CPU guarantee and limit.")
+    memory: MemoryRange = Field(description="Memory guarantee and limit.")
+    gpus: int = Field(0, ge=0, le=8, description="GPUs; only on gpu groups.")
     images: list[str] = Field(min_length=1, description="Keys of hub.images offered; the first is the default.")
-    default: bool = False
+    default: bool = Field(False, description="Preselected in the menu (one profile at most).")
 
     @model_validator(mode="after")
     def _ranges(self) -> ProfileConfig:
@@ -122,12 +123,18 @@ class ProfileConfig(ConfigModel):
 def _profile(
     slug: str, name: str, group: str, cpu: tuple[float, float], mem: tuple[str, str], **extra: object
 ) -> ProfileConfig:
-    return ProfileConfig.model_validate({
-        "slug": slug, "displayName": name,
-        "description": f"{cpu[0]:g}-{cpu[1]:g} CPU, {mem[0]}-{mem[1]} memory",
-        "nodeGroup": group, "cpu": {"guarantee": cpu[0], "limit": cpu[1]},
-        "memory": {"guarantee": mem[0], "limit": mem[1]}, "images": ["standard", "matlab"], **extra,
-    })
+    return ProfileConfig.model_validate(
+        {
+            "slug": slug,
+            "displayName": name,
+            "description": f"{cpu[0]:g}-{cpu[1]:g} CPU, {mem[0]}-{mem[1]} memory",
+            "nodeGroup": group,
+            "cpu": {"guarantee": cpu[0], "limit": cpu[1]},
+            "memory": {"guarantee": mem[0], "limit": mem[1]},
+            "images": ["standard", "matlab"],
+            **extra,
+        }
+    )
 
 
 # The old deployment's menu. MATLAB is now an image choice rather than a profile of its own; small
@@ -143,7 +150,9 @@ DEFAULT_PROFILES = [
 
 DEFAULT_IMAGES = {
     "standard": ImageConfig(display_name="DANDI (standard)", image="dandiarchive/dandihub:latest"),
-    "matlab": ImageConfig(display_name="DANDI with MATLAB (your own license)", image="dandiarchive/dandihub:latest-matlab"),
+    "matlab": ImageConfig(
+        display_name="DANDI with MATLAB (your own license)", image="dandiarchive/dandihub:latest-matlab"
+    ),
     "gpu": ImageConfig(display_name="DANDI with CUDA", image="dandiarchive/dandihub:latest-gpu"),
 }
 
@@ -151,7 +160,7 @@ DEFAULT_IMAGES = {
 class CullingConfig(ConfigModel):
     """Stopping idle servers."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Stop idle servers.")
     timeout: int = Field(3600, ge=300, description="Idle seconds before a server is stopped.")
     every: int = Field(300, ge=60, description="Seconds between checks.")
     max_age: int = Field(0, ge=0, description="Stop servers older than this many seconds; 0 = never.")
@@ -165,12 +174,12 @@ class HubConfig(ConfigModel):
     chart_version: str = Field("4.4.0", pattern=r"^\d+\.\d+\.\d+$", description="jupyterhub chart version.")
     certificate_arn: str = Field(description="ACM certificate for the domain, in the stack's region.")
     route53_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$", description="Zone for the DNS record.")
-    auth: AuthConfig
-    images: dict[DnsLabel, ImageConfig] = Field(DEFAULT_IMAGES, min_length=1)
-    profiles: list[ProfileConfig] = Field(DEFAULT_PROFILES, min_length=1)
-    culling: CullingConfig = CullingConfig()
+    auth: AuthConfig = Field(description="Who may log in.")
+    images: dict[DnsLabel, ImageConfig] = Field(DEFAULT_IMAGES, min_length=1, description="Images by key.")
+    profiles: list[ProfileConfig] = Field(DEFAULT_PROFILES, min_length=1, description="The server menu.")
+    culling: CullingConfig = Field(CullingConfig(), description="Idle-server culling.")
     start_timeout: int = Field(1200, ge=60, le=7200, description="Seconds a server may take to start.")
-    default_url: str = Field("/lab", pattern=r"^/")
+    default_url: str = Field("/lab", pattern=r"^/", description="Where a server opens. Default /lab.")
     post_start: list[str] = Field(DEFAULT_POST_START, description="Shell commands run as a server starts.")
     privileged_user_pods: bool = Field(False, description="Run user pods privileged (apptainer, FUSE).")
     user_placeholders: int = Field(0, ge=0, le=100, description="Placeholder pods keeping warm capacity.")
@@ -179,7 +188,9 @@ class HubConfig(ConfigModel):
     @classmethod
     def _acm(cls, value: str) -> str:
         if not _ACM_ARN.match(value):
-            raise ValueError(f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+            raise ValueError(
+                f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -197,19 +208,39 @@ class HubConfig(ConfigModel):
         problems = []
         arn_region = _ACM_ARN.match(self.certificate_arn).group(1)  # type: ignore[union-attr]
         if arn_region != region:
-            problems.append(("hub.certificateArn", f"the certificate is in {arn_region}; the load balancer needs one in {region}"))
+            problems.append(
+                ("hub.certificateArn", f"the certificate is in {arn_region}; the load balancer needs one in {region}")
+            )
         if production and self.auth.type == "dummy":
             problems.append(("hub.auth.type", "dummy auth is refused on a production stack; use github"))
         for i, profile in enumerate(self.profiles):
             where = f"hub.profiles[{i}]"
             group = node_groups.get(profile.node_group)
             if group is None:
-                problems.append((f"{where}.nodeGroup", f"{profile.node_group!r} is not a node group; groups: {', '.join(node_groups)}"))
+                problems.append(
+                    (
+                        f"{where}.nodeGroup",
+                        f"{profile.node_group!r} is not a node group; groups: {', '.join(node_groups)}",
+                    )
+                )
             elif group.role == "core":
-                problems.append((f"{where}.nodeGroup", f"{profile.node_group!r} is the core group; user servers need a user or gpu group"))
+                problems.append(
+                    (
+                        f"{where}.nodeGroup",
+                        f"{profile.node_group!r} is the core group; user servers need a user or gpu group",
+                    )
+                )
             elif (group.role == "gpu") != (profile.gpus > 0):
-                problems.append((f"{where}.gpus", f"profiles with gpus > 0 belong on a gpu group and only those; {profile.node_group!r} is a {group.role} group"))
+                problems.append(
+                    (
+                        f"{where}.gpus",
+                        f"profiles with gpus > 0 belong on a gpu group and only those; "
+                        f"{profile.node_group!r} is a {group.role} group",
+                    )
+                )
             missing = [image for image in profile.images if image not in self.images]
             if missing:
-                problems.append((f"{where}.images", f"{', '.join(missing)} not in hub.images ({', '.join(self.images)})"))
+                problems.append(
+                    (f"{where}.images", f"{', '.join(missing)} not in hub.images ({', '.join(self.images)})")
+                )
         return problems

@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from components.config import StackConfig
 
@@ -52,7 +53,7 @@ def _all_config() -> dict[str, Any]:
 
 
 def _secret_keys() -> set[str]:
-    return set(runtime_config._SECRET_KEYS.get()) | set(runtime_config.get_config_secret_keys_env())  # noqa: SLF001
+    return set(runtime_config._SECRET_KEYS.get()) | set(runtime_config.get_config_secret_keys_env())
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
@@ -91,7 +92,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = tuple(error["loc"])
     path = _key_path(loc)
     if error["type"] == "extra_forbidden":
@@ -153,13 +154,11 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
         full = f"{PROJECT}:{spec.key}"
         if values.get(full) in (None, ""):
             problems.append(
-                f"{full}: missing secret ({spec.purpose}); set it with "
-                f"`pulumi config set --secret {full} <value>`"
+                f"{full}: missing secret ({spec.purpose}); set it with `pulumi config set --secret {full} <value>`"
             )
         elif full not in secret_keys:
             problems.append(
-                f"{full}: stored in plain text; store it encrypted with "
-                f"`pulumi config set --secret {full} <value>`"
+                f"{full}: stored in plain text; store it encrypted with `pulumi config set --secret {full} <value>`"
             )
     if problems or config is None:
         raise ConfigError(problems)

@@ -15,9 +15,7 @@ from components import aws_catalog
 class ConfigModel(BaseModel):
     """Stack-file keys are camelCase; a key the model does not know is an error, never ignored."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

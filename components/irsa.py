@@ -20,18 +20,24 @@ def service_account_trust(
     def document(args: list[str]) -> str:
         provider_arn, issuer = args
         subjects = [f"system:serviceaccount:{namespace}:{sa}" for sa in service_accounts]
-        return json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {"StringEquals": {
-                    f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects,
-                    f"{issuer}:aud": "sts.amazonaws.com",
-                }},
-            }],
-        })
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Federated": provider_arn},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {
+                            "StringEquals": {
+                                f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects,
+                                f"{issuer}:aud": "sts.amazonaws.com",
+                            }
+                        },
+                    }
+                ],
+            }
+        )
 
     return pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(document)
 

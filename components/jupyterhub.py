@@ -70,14 +70,19 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
     if len(profile.images) == 1:
         override["image"] = hub.images[profile.images[0]].image
     else:
-        entry["profile_options"] = {"image": {"display_name": "Image", "choices": {
-            key: {
-                "display_name": hub.images[key].display_name,
-                "default": i == 0,
-                "kubespawner_override": {"image": hub.images[key].image},
+        entry["profile_options"] = {
+            "image": {
+                "display_name": "Image",
+                "choices": {
+                    key: {
+                        "display_name": hub.images[key].display_name,
+                        "default": i == 0,
+                        "kubespawner_override": {"image": hub.images[key].image},
+                    }
+                    for i, key in enumerate(profile.images)
+                },
             }
-            for i, key in enumerate(profile.images)
-        }}}
+        }
     return entry
 
 
@@ -97,12 +102,14 @@ def computed_values(args: JupyterHubArgs, proxy_token: pulumi.Input[str]) -> dic
     if hub.post_start:
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
+    hub_config = auth_config(args)
     if hub.privileged_user_pods:
+        # apptainer and FUSE need a privileged notebook container; the chart passes this to KubeSpawner.
         singleuser["allowPrivilegeEscalation"] = True
-        singleuser["extraContainerConfig"] = {"securityContext": {"privileged": True}}
+        hub_config["KubeSpawner"] = {"container_security_context": {"privileged": True}}
     return {
         "hub": {
-            "config": auth_config(args),
+            "config": hub_config,
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
             "extraConfig": {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {},
         },
@@ -112,16 +119,25 @@ def computed_values(args: JupyterHubArgs, proxy_token: pulumi.Input[str]) -> dic
             "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn}},
         },
         "singleuser": singleuser,
-        "scheduling": {"userPlaceholder": {
-            "replicas": hub.user_placeholders,
-            # Warm capacity where the default profile's servers start.
-            "extraPodSpec": {"nodeSelector": {NODE_GROUP_LABEL: default.node_group}},
-        }},
-        "prePuller": {"extraImages": {
-            f"profile-{i}": dict(zip(("name", "tag"), image_parts(ref), strict=True)) for i, ref in enumerate(cpu_images)
-        }},
-        "cull": {"enabled": hub.culling.enabled, "timeout": hub.culling.timeout, "every": hub.culling.every,
-                 "maxAge": hub.culling.max_age},
+        "scheduling": {
+            "userPlaceholder": {
+                "replicas": hub.user_placeholders,
+                # Warm capacity where the default profile's servers start.
+                "extraPodSpec": {"nodeSelector": {NODE_GROUP_LABEL: default.node_group}},
+            }
+        },
+        "prePuller": {
+            "extraImages": {
+                f"profile-{i}": dict(zip(("name", "tag"), image_parts(ref), strict=True))
+                for i, ref in enumerate(cpu_images)
+            }
+        },
+        "cull": {
+            "enabled": hub.culling.enabled,
+            "timeout": hub.culling.timeout,
+            "every": hub.culling.every,
+            "maxAge": hub.culling.max_age,
+        },
     }
 
 
@@ -135,11 +151,14 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
     admins = {"Authenticator": {"admin_users": list(auth.admin_users)}}
     if auth.type == "dummy":
         # A shared password for test stacks (refused on production): everyone who knows it gets in.
-        return deep_merge(admins, {
-            "JupyterHub": {"authenticator_class": "dummy"},
-            "Authenticator": {"allow_all": True},
-            "DummyAuthenticator": {"password": args.secrets.dummy_password},
-        })
+        return deep_merge(
+            admins,
+            {
+                "JupyterHub": {"authenticator_class": "dummy"},
+                "Authenticator": {"allow_all": True},
+                "DummyAuthenticator": {"password": args.secrets.dummy_password},
+            },
+        )
     github = {
         "client_id": auth.github_client_id,
         "client_secret": args.secrets.github_client_secret,
@@ -160,10 +179,15 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
     return config
 
 
+def _load_balancer_hostname(status: Any) -> str:
+    """The AWS load balancer's hostname from the proxy-public Service's status."""
+    return status.load_balancer.ingress[0].hostname
+
+
 class JupyterHub(pulumi.ComponentResource):
     """The hub release, and the DNS record that points the domain at its load balancer."""
 
-    release_name: pulumi.Output[str]
+    release_name: pulumi.Output[str | None]
     load_balancer_hostname: pulumi.Output[str]
     url: str
 
@@ -195,7 +219,7 @@ class JupyterHub(pulumi.ComponentResource):
             self.release.status.apply(lambda s: f"{s.namespace}/proxy-public"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )
-        self.load_balancer_hostname = proxy_service.status.apply(lambda s: s.load_balancer.ingress[0].hostname)
+        self.load_balancer_hostname = proxy_service.status.apply(_load_balancer_hostname)
         if hub.route53_zone_id:
             aws.route53.Record(
                 f"{name}-dns",
@@ -210,8 +234,10 @@ class JupyterHub(pulumi.ComponentResource):
             )
         self.url = f"https://{hub.domain}"
         self.release_name = self.release.name
-        self.register_outputs({
-            "release_name": self.release_name,
-            "load_balancer_hostname": self.load_balancer_hostname,
-            "url": self.url,
-        })
+        self.register_outputs(
+            {
+                "release_name": self.release_name,
+                "load_balancer_hostname": self.load_balancer_hostname,
+                "url": self.url,
+            }
+        )

@@ -48,11 +48,13 @@ class Network(pulumi.ComponentResource):
             self.availability_zones = []
         else:
             self._build(name, args)
-        self.register_outputs({
-            "vpc_id": self.vpc_id,
-            "public_subnet_ids": self.public_subnet_ids,
-            "private_subnet_ids": self.private_subnet_ids,
-        })
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "public_subnet_ids": self.public_subnet_ids,
+                "private_subnet_ids": self.private_subnet_ids,
+            }
+        )
 
     def _build(self, name: str, args: NetworkArgs) -> None:
         config = args.config
@@ -68,44 +70,66 @@ class Network(pulumi.ComponentResource):
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
 
         vpc = aws.ec2.Vpc(
-            f"{name}-vpc", cidr_block=config.cidr, enable_dns_hostnames=True, enable_dns_support=True,
-            tags={"Name": f"{name}-vpc"}, opts=child,
+            f"{name}-vpc",
+            cidr_block=config.cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": f"{name}-vpc"},
+            opts=child,
         )
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child)
         public_routes = aws.ec2.RouteTable(
-            f"{name}-public", vpc_id=vpc.id,
+            f"{name}-public",
+            vpc_id=vpc.id,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
-            tags={"Name": f"{name}-public"}, opts=child,
+            tags={"Name": f"{name}-public"},
+            opts=child,
         )
-        public, private, nats = [], [], {}
+        public: list[aws.ec2.Subnet] = []
+        private: list[aws.ec2.Subnet] = []
+        nats: dict[str, aws.ec2.NatGateway] = {}
         self.private_subnets = {}
         for zone, public_cidr, private_cidr in zip(self.availability_zones, public_cidrs, private_cidrs, strict=True):
             subnet = aws.ec2.Subnet(
-                f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=public_cidr, availability_zone=zone,
+                f"{name}-public-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=public_cidr,
+                availability_zone=zone,
                 map_public_ip_on_launch=False,
-                tags={"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1", **cluster_tag}, opts=child,
+                tags={"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1", **cluster_tag},
+                opts=child,
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-public-{zone}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
             )
             public.append(subnet)
             if config.nat_gateways == "perAz" or not nats:
-                address = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child)
+                address = aws.ec2.Eip(
+                    f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child
+                )
                 nats[zone] = aws.ec2.NatGateway(
-                    f"{name}-nat-{zone}", allocation_id=address.id, subnet_id=subnet.id,
-                    tags={"Name": f"{name}-nat-{zone}"}, opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+                    f"{name}-nat-{zone}",
+                    allocation_id=address.id,
+                    subnet_id=subnet.id,
+                    tags={"Name": f"{name}-nat-{zone}"},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
                 )
             nat = nats.get(zone) or next(iter(nats.values()))
             private_subnet = aws.ec2.Subnet(
-                f"{name}-private-{zone}", vpc_id=vpc.id, cidr_block=private_cidr, availability_zone=zone,
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=private_cidr,
+                availability_zone=zone,
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{name}-private-{zone}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
                 opts=child,
             )
             routes = aws.ec2.RouteTable(
-                f"{name}-private-{zone}", vpc_id=vpc.id,
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={"Name": f"{name}-private-{zone}"}, opts=child,
+                tags={"Name": f"{name}-private-{zone}"},
+                opts=child,
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{zone}", subnet_id=private_subnet.id, route_table_id=routes.id, opts=child

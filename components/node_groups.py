@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
@@ -45,6 +47,5 @@ def managed_node_group(
 def asg_name(node_group: eks.ManagedNodeGroup) -> pulumi.Output[str]:
     """The Auto Scaling group EKS made for the node group (the autoscaler's tags go on it)."""
     # `Output.resources` is a method of Output, so the NodeGroup must be unwrapped first.
-    return node_group.node_group.apply(lambda ng: ng.resources).apply(
-        lambda resources: resources[0].autoscaling_groups[0].name
-    )
+    resources = cast("pulumi.Output[Any]", node_group.node_group.apply(lambda ng: ng.resources))
+    return resources.apply(lambda found: found[0].autoscaling_groups[0].name)

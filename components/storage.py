@@ -3,6 +3,7 @@ and the Kubernetes objects that hand it to the hub. The file system outlives `pu
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -28,12 +29,12 @@ class SharedStorageArgs:
     config: StorageConfig
     cluster_name: str
     vpc_id: pulumi.Input[str]
-    private_subnets: dict[str, pulumi.Input[str]]
+    private_subnets: Mapping[str, pulumi.Input[str]]
     node_security_group_id: pulumi.Input[str]
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     namespace: str
-    nodes: list[pulumi.Resource]
+    nodes: Sequence[pulumi.Resource]
 
 
 class SharedStorage(pulumi.ComponentResource):
@@ -75,41 +76,58 @@ class SharedStorage(pulumi.ComponentResource):
             f"{name}-nfs",
             description=f"NFS to the {args.cluster_name} home file system, from its nodes only",
             vpc_id=args.vpc_id,
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=2049, to_port=2049, security_groups=[args.node_security_group_id],
-                description="NFS from cluster nodes",
-            )],
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=2049,
+                    to_port=2049,
+                    security_groups=[args.node_security_group_id],
+                    description="NFS from cluster nodes",
+                )
+            ],
             tags={"Name": f"{args.cluster_name}-nfs"},
             opts=child,
         )
         mount_targets = [
             aws.efs.MountTarget(
-                f"{name}-mount-{key}", file_system_id=self.file_system.id, subnet_id=subnet_id,
-                security_groups=[nfs.id], opts=child,
+                f"{name}-mount-{key}",
+                file_system_id=self.file_system.id,
+                subnet_id=subnet_id,
+                security_groups=[nfs.id],
+                opts=child,
             )
             for key, subnet_id in args.private_subnets.items()
         ]
         driver_role = service_account_role(
-            f"{name}-efs-csi", oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer,
-            namespace="kube-system", service_accounts=["efs-csi-controller-sa", "efs-csi-node-sa"],
-            policy_arns={"efs-csi": EFS_CSI_POLICY}, parent=self,
+            f"{name}-efs-csi",
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace="kube-system",
+            service_accounts=["efs-csi-controller-sa", "efs-csi-node-sa"],
+            policy_arns={"efs-csi": EFS_CSI_POLICY},
+            parent=self,
         )
         driver = aws.eks.Addon(
-            f"{name}-efs-csi", cluster_name=args.cluster_name, addon_name="aws-efs-csi-driver",
-            service_account_role_arn=driver_role.arn, resolve_conflicts_on_create="OVERWRITE",
+            f"{name}-efs-csi",
+            cluster_name=args.cluster_name,
+            addon_name="aws-efs-csi-driver",
+            service_account_role_arn=driver_role.arn,
+            resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             # An add-on only becomes active once nodes can run it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.nodes),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes)),
         )
         self._kubernetes_objects(name, args, mount_targets, driver)
         self.file_system_id = self.file_system.id
         self.file_system_arn = self.file_system.arn
-        self.register_outputs({
-            "file_system_id": self.file_system_id,
-            "file_system_arn": self.file_system_arn,
-            "namespace_name": self.namespace_name,
-            "claim_name": self.claim_name,
-        })
+        self.register_outputs(
+            {
+                "file_system_id": self.file_system_id,
+                "file_system_arn": self.file_system_arn,
+                "namespace_name": self.namespace_name,
+                "claim_name": self.claim_name,
+            }
+        )
 
     def _kubernetes_objects(
         self, name: str, args: SharedStorageArgs, mount_targets: list[aws.efs.MountTarget], driver: aws.eks.Addon
@@ -120,8 +138,11 @@ class SharedStorage(pulumi.ComponentResource):
             f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace), opts=child
         )
         storage_class = k8s.storage.v1.StorageClass(
-            f"{name}-storage-class", metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
-            provisioner=EFS_CSI_DRIVER, reclaim_policy="Retain", opts=child,
+            f"{name}-storage-class",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
+            provisioner=EFS_CSI_DRIVER,
+            reclaim_policy="Retain",
+            opts=child,
         )
         volume = k8s.core.v1.PersistentVolume(
             f"{name}-volume",
@@ -166,7 +187,9 @@ def _lifecycle(transition_to_ia: str | None) -> list[aws.efs.FileSystemLifecycle
     ]
 
 
-def _introspection_pod(name: str, namespace: pulumi.Input[str], claim: pulumi.Input[str], parent: pulumi.Resource) -> None:
+def _introspection_pod(
+    name: str, namespace: pulumi.Input[str], claim: pulumi.Input[str], parent: pulumi.Resource
+) -> None:
     """A pod for operators to look at the share: `kubectl exec -it deploy/efs-browser -- sh`, files at /efs."""
     labels = {"app": "efs-browser"}
     k8s.apps.v1.Deployment(
@@ -179,15 +202,20 @@ def _introspection_pod(name: str, namespace: pulumi.Input[str], claim: pulumi.In
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                 spec=k8s.core.v1.PodSpecArgs(
                     node_selector={"hub.jupyter.org/node-purpose": "core"},
-                    containers=[k8s.core.v1.ContainerArgs(
-                        name="shell", image="public.ecr.aws/docker/library/alpine:3.22",
-                        command=["sleep", "infinity"],
-                        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="efs", mount_path="/efs")],
-                    )],
-                    volumes=[k8s.core.v1.VolumeArgs(
-                        name="efs",
-                        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=claim),
-                    )],
+                    containers=[
+                        k8s.core.v1.ContainerArgs(
+                            name="shell",
+                            image="public.ecr.aws/docker/library/alpine:3.22",
+                            command=["sleep", "infinity"],
+                            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="efs", mount_path="/efs")],
+                        )
+                    ],
+                    volumes=[
+                        k8s.core.v1.VolumeArgs(
+                            name="efs",
+                            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=claim),
+                        )
+                    ],
                 ),
             ),
         ),

@@ -15,7 +15,7 @@ import runpy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import yaml
@@ -36,8 +36,8 @@ FAKE_SECRETS: Mapping[str, str] = {
     f"{PROJECT}:dummyPassword": "offline-fake-dummy-password",
 }
 
-_SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire marker of a secret value
-_SIG_KEY = rpc._special_sig_key  # noqa: SLF001
+_SECRET_SIG = rpc._special_secret_sig
+_SIG_KEY = rpc._special_sig_key
 
 
 @dataclass(frozen=True)
@@ -163,22 +163,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         info = super().GetDeploymentInfo(request)
-        kept = [
-            f
-            for f in info.supportedFeatures
-            if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
-        ]
+        kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
         return resource_pb2.DeploymentInfo(supportedFeatures=kept)
-
-    # Component methods such as `eks.Cluster.get_kubeconfig()` arrive as RPC calls.
-    def Call(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        args = rpc.deserialize_properties(request.args)
-        result = self.mocks.call(
-            pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider="")
-        )
-        ret = result if isinstance(result, dict) else result[0]
-        ret_proto = asyncio.get_event_loop().run_until_complete(rpc.serialize_properties(ret, {}))
-        return resource_pb2.CallResponse(**{"return": ret_proto})
 
     def SignalAndWaitForShutdown(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         return empty_pb2.Empty()
@@ -191,7 +177,7 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # noqa: BLE001 - handed back through the future
+        except BaseException as error:
             future.set_exception(error)
         return future
 
@@ -253,20 +239,19 @@ def run_stack(
     secret_values = dict(FAKE_SECRETS if secrets is None else secrets)
     for key, value in values.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
-            raise ValueError(
-                f"{key} is encrypted in the stack file; pass its plaintext through `secrets`"
-            )
+            raise ValueError(f"{key} is encrypted in the stack file; pass its plaintext through `secrets`")
     values.update({_namespaced(k): v for k, v in secret_values.items()})
     secret_keys = [_namespaced(k) for k in secret_values]
     return contextvars.Context().run(
-        _run_isolated, stack, {k: _config_string(v) for k, v in values.items()}, secret_keys,
+        _run_isolated,
+        stack,
+        {k: _config_string(v) for k, v in values.items()},
+        secret_keys,
         project_dir,
     )
 
 
-def _run_isolated(
-    stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path
-) -> Plan:
+def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path) -> Plan:
     loop = asyncio.new_event_loop()
     # Pulumi's own SDK tests run executor work inline; otherwise remote components cross loops.
     loop.set_default_executor(_InlineExecutor())
@@ -305,6 +290,5 @@ def _collect(key: str, value: Any, into: dict[str, Any], secret: set[str]) -> pu
         if pair[1]:
             secret.add(key)
 
-    return pulumi.Output.all(output, pulumi.Output.from_input(output.is_secret())).apply(
-        lambda pair: keep(pair)
-    )
+    is_secret = pulumi.Output.from_input(cast("pulumi.Output[bool]", output.is_secret()))
+    return pulumi.Output.all(output, is_secret).apply(lambda pair: keep(pair))

@@ -46,21 +46,32 @@ class FakeCloud(pulumi_mocks.Mocks):
     def zones(self) -> list[str]:
         return ZONES.get(self.region, [f"{self.region}{s}" for s in "abc"])
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
-        token = args.token
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return self._answer(args.token), []
+
+    def _answer(self, token: str) -> dict[str, Any]:
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = self.zones()
             return {"names": names, "zoneIds": [f"use2-az{i + 1}" for i in range(len(names))]}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline"}
-        if token in ("aws:index/getRegion:getRegion", "aws:index/getRegion:getRegion"):
+        if token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
         return {}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
-        handler = getattr(self, "_" + args.typ.replace(":", "_").replace("/", "_").replace(".", "_"), None)
+        handler = {
+            "eks:index:Cluster": self._cluster,
+            "eks:index:ManagedNodeGroup": self._managed_node_group,
+            "aws:iam/role:Role": self._role,
+            "aws:iam/policy:Policy": self._policy,
+            "aws:efs/fileSystem:FileSystem": self._file_system,
+            "random:index/randomPassword:RandomPassword": self._random_password,
+            "kubernetes:helm.sh/v3:Release": self._helm_release,
+            "kubernetes:core/v1:Service": self._service,
+        }.get(args.typ)
         resource_id = args.resource_id or _ID_PREFIX.get(args.typ, "") + args.name
         state = dict(args.inputs)
         state.setdefault("arn", f"arn:aws:fake:{self.region}:{ACCOUNT_ID}:{args.name}")
@@ -70,10 +81,10 @@ class FakeCloud(pulumi_mocks.Mocks):
 
     # eks:index:Cluster is a remote component: none of its children exist offline, so its flat
     # outputs are made up here. An output left out would resolve to a known None, not "unknown".
-    def _eks_index_Cluster(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _cluster(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         name = args.inputs.get("name") or args.name
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/OFFLINE{name.upper().replace('-', '')}"
-        kubeconfig = {
+        kubeconfig: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": name, "cluster": {"server": f"https://{name}.offline.invalid"}}],
@@ -93,7 +104,7 @@ class FakeCloud(pulumi_mocks.Mocks):
 
     # A managed node group's ASG name sits inside its aws.eks.NodeGroup, a resource-typed output
     # that must come back as a resource reference to a registered (fake) resource.
-    def _eks_index_ManagedNodeGroup(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _managed_node_group(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         assert self.monitor is not None, "attach() the monitor before running the program"
         urn = f"urn:pulumi:offline::dandihub::aws:eks/nodeGroup:NodeGroup::{args.name}-nodegroup"
         state = {
@@ -101,30 +112,28 @@ class FakeCloud(pulumi_mocks.Mocks):
             "resources": [{"autoscalingGroups": [{"name": fake_asg_name(args.name)}]}],
         }
         self.monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, args.name, state)
-        return {
-            "nodeGroup": {_SIG_KEY: _RESOURCE_SIG, "urn": urn, "id": args.name, "packageVersion": ""}
-        }
+        return {"nodeGroup": {_SIG_KEY: _RESOURCE_SIG, "urn": urn, "id": args.name, "packageVersion": ""}}
 
-    def _aws_iam_role_Role(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _role(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}", "name": args.name}
 
-    def _aws_iam_policy_Policy(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _policy(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{args.name}"}
 
-    def _aws_efs_fileSystem_FileSystem(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _file_system(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         fs_id = args.resource_id or f"fs-{args.name}"
         return {"arn": f"arn:aws:elasticfilesystem:{self.region}:{ACCOUNT_ID}:file-system/{fs_id}"}
 
-    def _random_index_randomPassword_RandomPassword(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _random_password(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"result": f"offline-random-{args.name}"}
 
-    def _kubernetes_helm_sh_v3_Release(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _helm_release(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         name = args.inputs.get("name") or args.name
         namespace = args.inputs.get("namespace") or "default"
         return {"status": {"name": name, "namespace": namespace, "status": "deployed", "version": 1}}
 
     # The hub reads back its proxy-public Service for the load balancer's hostname.
-    def _kubernetes_core_v1_Service(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    def _service(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         name = (args.inputs.get("metadata") or {}).get("name") or args.name
         hostname = f"{name}-offline.{self.region}.elb.amazonaws.com"
         return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}

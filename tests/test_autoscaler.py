@@ -12,10 +12,16 @@ from offline.fake_cloud import fake_asg_name
 from tests.conftest import stack_config
 
 READ = {
-    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
-    "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities", "autoscaling:DescribeTags",
-    "ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions",
-    "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup",
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
 }
 WRITE = {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
 TAG = "k8s.io/cluster-autoscaler"
@@ -31,9 +37,7 @@ def test_policy_reads_anywhere_and_scales_only_this_clusters_groups(plan: Plan) 
     read, write = statements
     assert (read["Effect"], set(read["Action"]), read["Resource"], "Condition" in read) == ("Allow", READ, "*", False)
     assert (write["Effect"], set(write["Action"]), write["Resource"]) == ("Allow", WRITE, "*")
-    assert write["Condition"] == {
-        "StringEquals": {f"autoscaling:ResourceTag/{TAG}/dandihub-{plan.stack}": "owned"}
-    }
+    assert write["Condition"] == {"StringEquals": {f"autoscaling:ResourceTag/{TAG}/dandihub-{plan.stack}": "owned"}}
 
 
 def test_policy_actions_exist_in_the_aws_api_models(staging: Plan) -> None:
@@ -49,11 +53,13 @@ def test_irsa_role_trusts_only_the_autoscaler_service_account(plan: Plan) -> Non
     issuer = f"oidc.eks.us-east-2.amazonaws.com/id/OFFLINEDANDIHUB{plan.stack.upper()}"
     assert statement["Principal"] == {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{issuer}"}
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement["Condition"] == {"StringEquals": {
-        f"{issuer}:sub": "system:serviceaccount:kube-system:cluster-autoscaler",
-        f"{issuer}:aud": "sts.amazonaws.com",
-    }}
-    (attachment,) = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.parent == role.urn]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            f"{issuer}:sub": "system:serviceaccount:kube-system:cluster-autoscaler",
+            f"{issuer}:aud": "sts.amazonaws.com",
+        }
+    }
+    (attachment,) = plan.children_of(role)
     assert attachment.inputs["policyArn"] == "arn:aws:iam::123456789012:policy/autoscaler-policy"
 
 
@@ -69,12 +75,16 @@ def test_helm_release_discovers_this_cluster(plan: Plan) -> None:
     assert values["awsRegion"] == config["aws:region"]
     assert values["image"]["tag"].startswith(f"v{config['dandihub:cluster']['kubernetesVersion']}.")
     assert values["rbac"]["serviceAccount"] == {
-        "create": True, "name": "cluster-autoscaler",
+        "create": True,
+        "name": "cluster-autoscaler",
         "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/autoscaler-role"},
     }
     assert values["extraArgs"] == {
-        "balance-similar-node-groups": True, "skip-nodes-with-local-storage": False,
-        "skip-nodes-with-system-pods": False, "expander": "least-waste", "scale-down-unneeded-time": "10m",
+        "balance-similar-node-groups": True,
+        "skip-nodes-with-local-storage": False,
+        "skip-nodes-with-system-pods": False,
+        "expander": "least-waste",
+        "scale-down-unneeded-time": "10m",
     }
     assert values["nodeSelector"] == {"hub.jupyter.org/node-purpose": "core"}
 
@@ -98,8 +108,9 @@ def test_asg_tags_describe_each_group_exactly_as_it_launches(plan: Plan) -> None
             continue
         expected = {f"{TAG}/enabled": "true", f"{TAG}/dandihub-{plan.stack}": "owned"}
         expected |= {f"{TAG}/node-template/label/{k}": v for k, v in inputs["labels"].items()}
-        expected |= {f"{TAG}/node-template/taint/{t['key']}": f"{t['value']}:{effects[t['effect']]}"
-                     for t in inputs["taints"]}
+        expected |= {
+            f"{TAG}/node-template/taint/{t['key']}": f"{t['value']}:{effects[t['effect']]}" for t in inputs["taints"]
+        }
         if "k8s.amazonaws.com/accelerator" in inputs["labels"]:
             expected[f"{TAG}/node-template/resources/nvidia.com/gpu"] = "1"
         assert tags[fake_asg_name(group.name)] == expected

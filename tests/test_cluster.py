@@ -52,7 +52,7 @@ def test_node_role_has_the_standard_worker_policies(plan: Plan) -> None:
     role = plan.one("aws:iam/role:Role", "cluster-node-role")
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-    attached = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.parent == role.urn]
+    attached = plan.children_of(role)
     assert {a.inputs["policyArn"] for a in attached} == NODE_POLICIES
 
 
@@ -70,7 +70,9 @@ def test_each_node_group_follows_its_config(stack: str, request: pytest.FixtureR
         assert inputs["amiType"] == raw.get("amiType", "AL2023_x86_64_STANDARD")
         assert inputs["diskSize"] == raw.get("diskSize", 50)
         assert inputs["scalingConfig"] == {
-            "minSize": raw.get("minSize", 0), "desiredSize": group.desired, "maxSize": raw["maxSize"]
+            "minSize": raw.get("minSize", 0),
+            "desiredSize": group.desired,
+            "maxSize": raw["maxSize"],
         }
         assert sorted(inputs["subnetIds"]) == private_subnet_ids(plan)
         assert inputs["ignoreScalingChanges"] is True
@@ -83,8 +85,10 @@ def _taints(plan: Plan, group: str) -> set[tuple[str, str, str]]:
 
 
 def test_roles_set_the_jupyterhub_labels_and_taints(staging: Plan) -> None:
-    labels = {g: staging.one("eks:index:ManagedNodeGroup", f"cluster-{g}").inputs["labels"] for g in
-              ("core", "user-small", "workshop", "gpu")}
+    labels = {
+        g: staging.one("eks:index:ManagedNodeGroup", f"cluster-{g}").inputs["labels"]
+        for g in ("core", "user-small", "workshop", "gpu")
+    }
     assert labels["core"]["hub.jupyter.org/node-purpose"] == "core"
     assert _taints(staging, "core") == set()
     user_taint = ("hub.jupyter.org/dedicated", "user", "NO_SCHEDULE")
@@ -157,10 +161,22 @@ def test_bottlerocket_nvidia_ships_its_own_device_plugin() -> None:
 
 
 def test_no_gpu_group_no_device_plugin() -> None:
-    plan = plan_with("staging", unset=["nodeGroups.gpu"], set_={"hub.profiles": [
-        {"slug": "tiny", "displayName": "Tiny", "nodeGroup": "user-small", "cpu": {"guarantee": 1, "limit": 2},
-         "memory": {"guarantee": "1G", "limit": "2G"}, "images": ["standard"]},
-    ]})
+    plan = plan_with(
+        "staging",
+        unset=["nodeGroups.gpu"],
+        set_={
+            "hub.profiles": [
+                {
+                    "slug": "tiny",
+                    "displayName": "Tiny",
+                    "nodeGroup": "user-small",
+                    "cpu": {"guarantee": 1, "limit": 2},
+                    "memory": {"guarantee": "1G", "limit": "2G"},
+                    "images": ["standard"],
+                },
+            ]
+        },
+    )
     assert not [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "nvidia" in r.name]
     assert not [r for r in plan.of_type("aws:autoscaling/tag:Tag") if "-gpu-" in r.name]
 
@@ -177,7 +193,9 @@ def test_ebs_csi_driver_for_the_hub_database(plan: Plan) -> None:
     assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
     assert addon.inputs["serviceAccountRoleArn"] == f"arn:aws:iam::123456789012:role/{role.name}"
     condition = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
-    assert [v for k, v in condition.items() if k.endswith(":sub")] == ["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
+    assert [v for k, v in condition.items() if k.endswith(":sub")] == [
+        "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+    ]
     gp3 = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "cluster-gp3").inputs
     assert gp3["provisioner"] == "ebs.csi.aws.com"
     assert gp3["parameters"] == {"type": "gp3", "encrypted": "true"}

@@ -74,7 +74,9 @@ def test_existing_vpc_creates_no_network_resources() -> None:
     }
     plan = plan_with("staging", set_={"network.existing": existing})
     assert in_component(plan, "dandihub:network:Network") == []
-    assert not [r for r in plan.resources if r.type.startswith("aws:ec2/") and r.type != "aws:ec2/securityGroup:SecurityGroup"]
+    assert not [
+        r for r in plan.resources if r.type.startswith("aws:ec2/") and r.type != "aws:ec2/securityGroup:SecurityGroup"
+    ]
     cluster = plan.one("eks:index:Cluster").inputs
     assert cluster["vpcId"] == existing["vpcId"]
     assert cluster["privateSubnetIds"] == existing["privateSubnetIds"]
@@ -98,5 +100,10 @@ def test_cost_tags_reach_the_provider(plan: Plan) -> None:
     assert provider["region"] == "us-east-2"
     tags = json.loads(provider["defaultTags"])["tags"]
     cost = stack_config(plan)["dandihub:costTags"]
-    assert tags == {"Project": "dandihub", "Stack": plan.stack, "Owner": cost["owner"],
-                    "CostCenter": cost["costCenter"], "ManagedBy": "pulumi"}
+    assert tags == {
+        "Project": "dandihub",
+        "Stack": plan.stack,
+        "Owner": cost["owner"],
+        "CostCenter": cost["costCenter"],
+        "ManagedBy": "pulumi",
+    }

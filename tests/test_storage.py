@@ -19,7 +19,8 @@ def test_file_system_settings(plan: Plan) -> None:
     assert inputs["performanceMode"] == "generalPurpose"
     assert inputs["throughputMode"] == "elastic"
     assert inputs["lifecyclePolicies"] == [
-        {"transitionToIa": "AFTER_30_DAYS"}, {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"}
+        {"transitionToIa": "AFTER_30_DAYS"},
+        {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
     ]
     assert inputs["tags"] == {"Name": f"dandihub-{plan.stack}-home"}
 
@@ -30,7 +31,9 @@ def test_file_system_survives_destroy_everywhere_and_is_protected_on_prod(stagin
 
 
 def test_backups_on_prod_only(staging: Plan, prod: Plan) -> None:
-    status = {p.stack: p.one("aws:efs/backupPolicy:BackupPolicy").inputs["backupPolicy"]["status"] for p in (staging, prod)}
+    status = {
+        p.stack: p.one("aws:efs/backupPolicy:BackupPolicy").inputs["backupPolicy"]["status"] for p in (staging, prod)
+    }
     assert status == {"staging": "DISABLED", "prod": "ENABLED"}
 
 
@@ -50,10 +53,15 @@ def test_one_mount_target_per_private_subnet(plan: Plan) -> None:
 
 def test_nfs_is_open_to_the_nodes_only(plan: Plan) -> None:
     group = plan.one("aws:ec2/securityGroup:SecurityGroup", "storage-nfs").inputs
-    assert group["ingress"] == [{
-        "protocol": "tcp", "fromPort": 2049, "toPort": 2049, "description": "NFS from cluster nodes",
-        "securityGroups": [f"sg-dandihub-{plan.stack}-node"],
-    }]
+    assert group["ingress"] == [
+        {
+            "protocol": "tcp",
+            "fromPort": 2049,
+            "toPort": 2049,
+            "description": "NFS from cluster nodes",
+            "securityGroups": [f"sg-dandihub-{plan.stack}-node"],
+        }
+    ]
     assert "egress" not in group
     assert group["vpcId"] == "vpc-network-vpc"
 
@@ -66,9 +74,11 @@ def test_csi_driver_add_on_with_its_own_role(plan: Plan) -> None:
     assert addon["serviceAccountRoleArn"] == f"arn:aws:iam::123456789012:role/{role.name}"
     condition = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
     subjects = next(v for k, v in condition.items() if k.endswith(":sub"))
-    assert subjects == ["system:serviceaccount:kube-system:efs-csi-controller-sa",
-                        "system:serviceaccount:kube-system:efs-csi-node-sa"]
-    (attachment,) = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.parent == role.urn]
+    assert subjects == [
+        "system:serviceaccount:kube-system:efs-csi-controller-sa",
+        "system:serviceaccount:kube-system:efs-csi-node-sa",
+    ]
+    (attachment,) = plan.children_of(role)
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
 
 
@@ -101,7 +111,10 @@ def test_volume_waits_for_every_mount_target_and_the_driver(plan: Plan) -> None:
 def test_namespace_has_one_owner_that_the_hub_uses(plan: Plan) -> None:
     (namespace,) = plan.of_type("kubernetes:core/v1:Namespace")
     assert plan.by_urn(namespace.parent).type == "dandihub:storage:SharedStorage"
-    assert plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["namespace"] == namespace.inputs["metadata"]["name"]
+    assert (
+        plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["namespace"]
+        == namespace.inputs["metadata"]["name"]
+    )
 
 
 def test_adopting_a_retained_file_system() -> None:
@@ -112,7 +125,9 @@ def test_adopting_a_retained_file_system() -> None:
     assert plan.outputs["efsFileSystemId"] == "fs-0123456789abcdef0"
     volume = plan.one("kubernetes:core/v1:PersistentVolume").inputs
     assert volume["spec"]["csi"]["volumeHandle"] == "fs-0123456789abcdef0"
-    assert {m.inputs["fileSystemId"] for m in plan.of_type("aws:efs/mountTarget:MountTarget")} == {"fs-0123456789abcdef0"}
+    assert {m.inputs["fileSystemId"] for m in plan.of_type("aws:efs/mountTarget:MountTarget")} == {
+        "fs-0123456789abcdef0"
+    }
 
 
 def test_a_new_file_system_is_not_imported(plan: Plan) -> None:

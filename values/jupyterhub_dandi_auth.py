@@ -46,10 +46,11 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
         url = f"{self.dandi_api_url.rstrip('/')}/users/search/?username={quote(username)}"
         try:
             response = await self.httpfetch(
-                url, label="checking DANDI registration",
+                url,
+                label="checking DANDI registration",
                 headers={"Authorization": f"token {self.dandi_api_token}", "Accept": "application/json"},
             )
-        except Exception as error:  # noqa: BLE001 - any failure of the archive means no entry
+        except Exception as error:
             self.log.error("DANDI registration check for %s failed, denying: %s", username, error)
             return False
         if is_registered(username, response):
@@ -67,17 +68,22 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
         email = github_user.get("email")
         if not email and token:
             try:
-                email = primary_email(await self.httpfetch(
-                    f"{self.github_api}/user/emails", label="fetching e-mail",
-                    headers={"Authorization": f"token {token}", "Accept": "application/json"},
-                ))
-            except Exception as error:  # noqa: BLE001 - a missing address only leaves git unconfigured
+                email = primary_email(
+                    await self.httpfetch(
+                        f"{self.github_api}/user/emails",
+                        label="fetching e-mail",
+                        headers={"Authorization": f"token {token}", "Accept": "application/json"},
+                    )
+                )
+            except Exception as error:
                 self.log.warning("no e-mail for %s: %s", user.name, error)
-        spawner.environment.update({
-            "GITHUB_TOKEN": token,
-            "GITHUB_USER": github_user.get("login", user.name),
-            "GITHUB_EMAIL": email or "",
-        })
+        spawner.environment.update(
+            {
+                "GITHUB_TOKEN": token,
+                "GITHUB_USER": github_user.get("login", user.name),
+                "GITHUB_EMAIL": email or "",
+            }
+        )
 
 
 def configure(config: Any) -> None:

@@ -1,0 +1,63 @@
+"""The hub's final values, merged over the chart's defaults as Helm merges them, pass the chart's schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from components.helm_values import deep_merge
+from offline.engine import Plan
+from tests.conftest import plan_with
+
+REFERENCE_VARIABLE = "DANDIHUB_Z2JH_REFERENCE"
+
+
+@pytest.fixture(scope="module")
+def chart() -> tuple[dict[str, Any], dict[str, Any]]:
+    folder = os.environ.get(REFERENCE_VARIABLE)
+    if not folder:
+        pytest.skip(f"{REFERENCE_VARIABLE} is not set: point it at the z2jh 4.4.0 values and schema (see README)")
+    path = Path(folder)
+    return yaml.safe_load((path / "values.yaml").read_text()), yaml.safe_load((path / "values.schema.yaml").read_text())
+
+
+def check(plan: Plan, chart: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    defaults, schema = chart
+    release = plan.one("kubernetes:helm.sh/v3:Release", "hub-release")
+    merged = deep_merge(defaults, release.inputs["values"])
+    jsonschema.Draft7Validator.check_schema(schema)
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(merged), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+
+
+def test_stack_values_pass_the_chart_schema(plan: Plan, chart: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    check(plan, chart)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hub.auth": {"type": "dummy"}},
+        {"hub.privilegedUserPods": True, "hub.userPlaceholders": 2},
+        {"hub.auth.requireDandiUser": False},
+    ],
+)
+def test_optional_settings_pass_the_chart_schema(
+    change: dict[str, Any], chart: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    check(plan_with("staging", set_=change), chart)
+
+
+def test_the_schema_rejects_a_bad_value(staging: Plan, chart: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """The check has teeth: a key the chart does not know fails it."""
+    defaults, schema = chart
+    values = deep_merge(
+        staging.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"],
+        {"proxy": {"https": {"hostz": ["x"]}}},
+    )
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(deep_merge(defaults, values)))

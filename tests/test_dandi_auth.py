@@ -1,0 +1,157 @@
+"""The hub's DANDI login gate, run against the real JupyterHub and OAuthenticator classes."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from tests.conftest import ROOT
+
+SOURCE = ROOT / "values" / "jupyterhub_dandi_auth.py"
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("jupyterhub_dandi_auth", SOURCE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+auth = load()
+
+
+@pytest.mark.parametrize(
+    ("login", "response", "expected"),
+    [
+        ("satra", [{"username": "satra"}], True),
+        ("Satra", [{"username": "satra", "name": "S"}], True),
+        ("ann", [{"username": "anna"}, {"username": "annette"}], False),
+        ("ann", {"results": [{"username": "ANN"}]}, True),
+        ("ann", [], False),
+        ("ann", {"detail": "Invalid token."}, False),
+        ("ann", None, False),
+    ],
+)
+def test_exact_login_match(login: str, response: Any, expected: bool) -> None:
+    assert auth.is_registered(login, response) is expected
+
+
+def authenticator(fetch: Any, **settings: Any) -> Any:
+    config = Config()
+    config.DandiGitHubAuthenticator.admin_users = {"dandibot"}
+    config.DandiGitHubAuthenticator.dandi_api_url = "https://api-staging.dandiarchive.org/api"
+    config.DandiGitHubAuthenticator.dandi_api_token = "t0ken"
+    for key, value in settings.items():
+        setattr(config.DandiGitHubAuthenticator, key, value)
+    instance = auth.DandiGitHubAuthenticator(config=config)
+    instance.httpfetch = fetch
+    return instance
+
+
+class Fetch:
+    """Stands in for the archive and GitHub APIs, and remembers what was asked."""
+
+    def __init__(self, answer: Any = None, error: Exception | None = None) -> None:
+        self.answer, self.error, self.calls = answer, error, []
+
+    async def __call__(self, url: str, **kwargs: Any) -> Any:
+        self.calls.append((url, kwargs))
+        if self.error:
+            raise self.error
+        return self.answer
+
+
+def allowed(fetch: Fetch, login: str) -> bool:
+    instance = authenticator(fetch)
+    # The auth model as OAuthenticator.authenticate hands it to check_allowed.
+    model = {
+        "name": login,
+        "admin": True if login in instance.admin_users else None,
+        "auth_state": {"access_token": "gh", "token_response": {"access_token": "gh", "token_type": "bearer"}},
+    }
+    return asyncio.run(instance.check_allowed(login, model))
+
+
+def test_registered_user_is_admitted_after_asking_the_archive() -> None:
+    fetch = Fetch([{"username": "Some-User"}])
+    assert allowed(fetch, "some-user")
+    ((url, kwargs),) = fetch.calls
+    assert url == "https://api-staging.dandiarchive.org/api/users/search/?username=some-user"
+    assert kwargs["headers"]["Authorization"] == "token t0ken"
+
+
+def test_unknown_user_is_refused() -> None:
+    assert not allowed(Fetch([{"username": "someone-else"}]), "some-user")
+
+
+def test_archive_failure_refuses() -> None:
+    assert not allowed(Fetch(error=OSError("connection refused")), "some-user")
+
+
+def test_admins_pass_without_asking() -> None:
+    fetch = Fetch(error=AssertionError("must not be called"))
+    assert allowed(fetch, "dandibot")
+    assert fetch.calls == []
+
+
+def test_login_is_quoted_into_the_query() -> None:
+    fetch = Fetch([])
+    allowed(fetch, "a&b")
+    assert fetch.calls[0][0].endswith("?username=a%26b")
+
+
+def test_nobody_else_is_allowed_by_default() -> None:
+    instance = authenticator(Fetch([]))
+    assert instance.allow_all is False
+    assert not instance.allowed_users
+
+
+def spawn(auth_state: dict[str, Any] | None, fetch: Fetch) -> dict[str, str]:
+    async def get_auth_state() -> dict[str, Any] | None:
+        return auth_state
+
+    user = SimpleNamespace(name="some-user", get_auth_state=get_auth_state)
+    spawner = SimpleNamespace(environment={})
+    asyncio.run(authenticator(fetch).pre_spawn_start(user, spawner))
+    return spawner.environment
+
+
+def test_server_gets_the_github_identity() -> None:
+    state = {"access_token": "gh", "github_user": {"login": "Some-User", "email": "u@example.org"}}
+    assert spawn(state, Fetch()) == {"GITHUB_TOKEN": "gh", "GITHUB_USER": "Some-User", "GITHUB_EMAIL": "u@example.org"}
+
+
+def test_private_email_is_looked_up() -> None:
+    emails = [
+        {"email": "old@example.org", "primary": False, "verified": True},
+        {"email": "main@example.org", "primary": True, "verified": True},
+    ]
+    fetch = Fetch(emails)
+    environment = spawn({"access_token": "gh", "github_user": {"login": "u", "email": None}}, fetch)
+    assert environment["GITHUB_EMAIL"] == "main@example.org"
+    assert fetch.calls[0][0] == "https://api.github.com/user/emails"
+
+
+def test_no_auth_state_no_environment() -> None:
+    assert spawn(None, Fetch()) == {}
+
+
+def test_as_extra_config_it_installs_itself_with_a_helpful_refusal() -> None:
+    config = Config()
+    config.DandiGitHubAuthenticator.registration_url = "https://gui-staging.dandiarchive.org"
+    namespace: dict[str, Any] = {"c": config, "__name__": "jupyterhub_config"}
+    exec(compile(SOURCE.read_text(), str(SOURCE), "exec"), namespace)
+    assert config.JupyterHub.authenticator_class is namespace["DandiGitHubAuthenticator"]
+    message = config.DandiGitHubAuthenticator.custom_403_message
+    assert "https://gui-staging.dandiarchive.org" in message
+    assert "not (yet) an approved DANDI archive user" in message
+
+
+def test_importing_it_configures_nothing() -> None:
+    assert not hasattr(auth, "c")

@@ -1,0 +1,241 @@
+"""The hub release: values reaching the chart, auth per stack, profiles vs node groups, mounts, DNS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from offline.engine import FAKE_SECRETS, Plan
+from tests.conftest import ROOT, plan_with, stack_config
+
+LB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "https",
+    "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
+    "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout": "3600",
+}
+
+
+def release(plan: Plan):
+    return plan.one("kubernetes:helm.sh/v3:Release", "hub-release")
+
+
+def values(plan: Plan) -> dict[str, Any]:
+    return release(plan).inputs["values"]
+
+
+def test_release_of_the_pinned_official_chart(plan: Plan) -> None:
+    inputs = release(plan).inputs
+    assert inputs["chart"] == "jupyterhub"
+    assert inputs["version"] == "4.4.0"
+    assert inputs["repositoryOpts"] == {"repo": "https://hub.jupyter.org/helm-chart/"}
+    assert inputs["namespace"] == "dandihub"
+    assert inputs["timeout"] >= 600
+
+
+def test_release_waits_for_storage_and_nodes(plan: Plan) -> None:
+    deps = set(release(plan).dependencies)
+    assert {g.urn for g in plan.of_type("eks:index:ManagedNodeGroup")} <= deps
+    assert plan.one("kubernetes:core/v1:PersistentVolumeClaim").urn in deps
+    assert plan.one("kubernetes:core/v1:PersistentVolume").urn in deps
+
+
+def test_values_are_secret_and_hold_the_secrets(plan: Plan) -> None:
+    assert "values" in release(plan).secret_inputs
+    config = values(plan)["hub"]["config"]
+    assert config["GitHubOAuthenticator"]["client_secret"] == FAKE_SECRETS["dandihub:githubClientSecret"]
+    assert config["DandiGitHubAuthenticator"]["dandi_api_token"] == FAKE_SECRETS["dandihub:dandiApiToken"]
+
+
+def test_github_login_per_stack(plan: Plan) -> None:
+    auth = stack_config(plan)["dandihub:hub"]["auth"]
+    domain = stack_config(plan)["dandihub:hub"]["domain"]
+    config = values(plan)["hub"]["config"]
+    github = config["GitHubOAuthenticator"]
+    assert github["client_id"] == auth["githubClientId"]
+    assert github["oauth_callback_url"] == f"https://{domain}/hub/oauth_callback"
+    assert github["scope"] == ["read:user", "user:email", "gist"]
+    assert "allow_all" not in github
+    assert config["Authenticator"] == {"enable_auth_state": True, "admin_users": auth["adminUsers"]}
+    assert "JupyterHub" not in config, "the DANDI gate's extraConfig sets the authenticator class"
+
+
+def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
+    gate = {p.stack: values(p)["hub"]["config"]["DandiGitHubAuthenticator"] for p in (staging, prod)}
+    assert gate["staging"]["dandi_api_url"] == "https://api-staging.dandiarchive.org/api"
+    assert gate["prod"]["dandi_api_url"] == "https://api.dandiarchive.org/api"
+    assert gate["staging"]["registration_url"] == "https://gui-staging.dandiarchive.org"
+    source = (ROOT / "values" / "jupyterhub_dandi_auth.py").read_text()
+    for plan in (staging, prod):
+        assert values(plan)["hub"]["extraConfig"] == {"dandi-auth": source}
+
+
+def test_without_the_gate_any_github_user_is_admitted_explicitly() -> None:
+    hub = values(plan_with("staging", set_={"hub.auth.requireDandiUser": False}))["hub"]
+    assert hub["config"]["JupyterHub"] == {"authenticator_class": "github"}
+    assert hub["config"]["GitHubOAuthenticator"]["allow_all"] is True
+    assert hub["extraConfig"] == {}
+    assert "DandiGitHubAuthenticator" not in hub["config"]
+
+
+def test_dummy_auth_where_enabled() -> None:
+    plan = plan_with("staging", set_={"hub.auth": {"type": "dummy", "adminUsers": ["satra"]}})
+    config = values(plan)["hub"]["config"]
+    assert config["JupyterHub"] == {"authenticator_class": "dummy"}
+    assert config["DummyAuthenticator"] == {"password": FAKE_SECRETS["dandihub:dummyPassword"]}
+    assert config["Authenticator"]["allow_all"] is True
+    assert "client_secret" not in config.get("GitHubOAuthenticator", {})
+    assert "values" in release(plan).secret_inputs
+
+
+def test_https_offload_on_the_load_balancer(plan: Plan) -> None:
+    proxy = values(plan)["proxy"]
+    hub = stack_config(plan)["dandihub:hub"]
+    assert proxy["https"] == {"enabled": True, "type": "offload", "hosts": [hub["domain"]]}
+    assert proxy["service"]["annotations"] == {
+        **LB_ANNOTATIONS,
+        "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub["certificateArn"],
+    }
+
+
+def test_proxy_token_comes_from_state_not_from_each_run(plan: Plan) -> None:
+    token = plan.one("random:index/randomPassword:RandomPassword")
+    assert token.inputs["length"] >= 32 and token.inputs["special"] is False
+    assert values(plan)["proxy"]["secretToken"] == f"offline-random-{token.name}"
+    assert token.urn in release(plan).dependencies
+
+
+def _group_taints(plan: Plan, group: str) -> list[dict[str, str]]:
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+    inputs = plan.one("eks:index:ManagedNodeGroup", f"cluster-{group}").inputs
+    return [
+        {"key": t["key"], "operator": "Equal", "value": t["value"], "effect": effects[t["effect"]]}
+        for t in inputs.get("taints", [])
+    ]
+
+
+def test_every_profile_lands_on_a_node_group_it_tolerates(plan: Plan) -> None:
+    groups = {r.inputs["labels"]["dandiarchive.org/node-group"]: r for r in plan.of_type("eks:index:ManagedNodeGroup")}
+    for profile in values(plan)["singleuser"]["profileList"]:
+        override = profile["kubespawner_override"]
+        (group,) = override["node_selector"].values()
+        labels = groups[group].inputs["labels"]
+        assert all(labels.get(k) == v for k, v in override["node_selector"].items())
+        assert labels["hub.jupyter.org/node-purpose"] == "user", "servers never land on core nodes"
+        assert override["tolerations"] == _group_taints(plan, group)
+
+
+def test_default_menu_on_prod(prod: Plan) -> None:
+    menu = {p["slug"]: p for p in values(prod)["singleuser"]["profileList"]}
+    assert list(menu) == ["tiny", "base", "medium", "large", "gpu"]
+    ranges = {
+        s: tuple(p["kubespawner_override"][k] for k in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"))
+        for s, p in menu.items()
+    }
+    assert ranges == {
+        "tiny": (0.25, 2, "512M", "2G"),
+        "base": (6, 12, "16G", "32G"),
+        "medium": (12, 24, "32G", "64G"),
+        "large": (24, 48, "64G", "96G"),
+        "gpu": (6, 8, "24G", "30G"),
+    }
+    assert [s for s, p in menu.items() if p.get("default")] == ["base"]
+    gpu = menu["gpu"]["kubespawner_override"]
+    assert gpu["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
+    assert gpu["image"] == "dandiarchive/dandihub:latest-gpu"
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in gpu[
+        "tolerations"
+    ]
+    choices = menu["base"]["profile_options"]["image"]["choices"]
+    assert {k: c["kubespawner_override"]["image"] for k, c in choices.items()} == {
+        "standard": "dandiarchive/dandihub:latest",
+        "matlab": "dandiarchive/dandihub:latest-matlab",
+    }
+    assert [k for k, c in choices.items() if c["default"]] == ["standard"]
+
+
+def test_workshop_profile_uses_the_on_demand_group(staging: Plan) -> None:
+    (workshop,) = [p for p in values(staging)["singleuser"]["profileList"] if p["slug"] == "workshop"]
+    group = workshop["kubespawner_override"]["node_selector"]["dandiarchive.org/node-group"]
+    assert staging.one("eks:index:ManagedNodeGroup", f"cluster-{group}").inputs["capacityType"] == "ON_DEMAND"
+
+
+def test_homes_and_shares_on_the_efs_claim(plan: Plan) -> None:
+    singleuser = values(plan)["singleuser"]
+    storage = singleuser["storage"]
+    assert storage["type"] == "static"
+    assert storage["static"] == {"pvcName": "efs-claim", "subPath": "home/{username}"}
+    assert storage["homeMountPath"] == "/home/jovyan"
+    mounts = {m["mountPath"]: m for m in storage["extraVolumeMounts"]}
+    assert mounts["/shared"] == {"name": "home", "mountPath": "/shared", "subPath": "shared"}
+    assert mounts["/readonly"] == {"name": "home", "mountPath": "/readonly", "subPath": "readonly", "readOnly": True}
+    assert mounts["/dev/shm"]["name"] == "shm-volume"
+    assert {"name": "shm-volume", "emptyDir": {"medium": "Memory"}} in storage["extraVolumes"]
+
+
+def test_ownership_fixed_by_a_root_init_container_while_the_notebook_is_unprivileged(plan: Plan) -> None:
+    singleuser = values(plan)["singleuser"]
+    (fixer,) = singleuser["initContainers"]
+    assert fixer["securityContext"] == {"runAsUser": 0}
+    assert "chown 1000:100 /nfs /shared" in fixer["command"][-1]
+    assert {m["subPath"] for m in fixer["volumeMounts"]} == {"home/{username}", "shared", "readonly"}
+    assert (singleuser["uid"], singleuser["fsGid"]) == (1000, 100)
+    assert "allowPrivilegeEscalation" not in singleuser
+    assert "KubeSpawner" not in values(plan)["hub"]["config"]
+
+
+def test_privileged_user_pods_only_on_request() -> None:
+    v = values(plan_with("staging", set_={"hub.privilegedUserPods": True}))
+    assert v["hub"]["config"]["KubeSpawner"] == {"container_security_context": {"privileged": True}}
+    assert v["singleuser"]["allowPrivilegeEscalation"] is True
+
+
+def test_operations_settings(plan: Plan) -> None:
+    v = values(plan)
+    assert v["cull"] == {"enabled": True, "timeout": 3600, "every": 300, "maxAge": 0}
+    assert v["singleuser"]["defaultUrl"] == "/lab"
+    assert v["singleuser"]["startTimeout"] == 1200
+    command = v["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"]
+    assert command[:2] == ["sh", "-c"]
+    assert "gitpuller https://github.com/dandi/example-notebooks master dandi-notebooks; " in command[2]
+    assert 'git config --global user.email "${GITHUB_EMAIL}"' in command[2]
+    scheduling = v["scheduling"]
+    assert scheduling["userScheduler"]["enabled"] and scheduling["podPriority"]["enabled"]
+    assert scheduling["corePods"]["nodeAffinity"]["matchNodePurpose"] == "require"
+    assert scheduling["userPods"]["nodeAffinity"]["matchNodePurpose"] == "require"
+    assert v["hub"]["db"] == {"type": "sqlite-pvc", "pvc": {"storage": "1Gi", "storageClassName": "gp3"}}
+
+
+def test_culling_and_placeholders_from_config() -> None:
+    v = values(plan_with("staging", set_={"hub.culling": {"timeout": 7200, "every": 600}, "hub.userPlaceholders": 3}))
+    assert (v["cull"]["timeout"], v["cull"]["every"]) == (7200, 600)
+    placeholder = v["scheduling"]["userPlaceholder"]
+    assert placeholder["enabled"] and placeholder["replicas"] == 3
+    assert placeholder["extraPodSpec"] == {"nodeSelector": {"dandiarchive.org/node-group": "user-small"}}
+
+
+def test_pre_puller_pulls_cpu_profile_images_only(plan: Plan) -> None:
+    puller = values(plan)["prePuller"]
+    assert puller["continuous"] == {"enabled": True}
+    assert puller["pullProfileListImages"] is False
+    pulled = {f"{i['name']}:{i['tag']}" for i in puller["extraImages"].values()}
+    assert "dandiarchive/dandihub:latest" in pulled
+    assert "dandiarchive/dandihub:latest-gpu" not in pulled
+
+
+def test_no_dns_record_without_a_zone(plan: Plan) -> None:
+    assert plan.of_type("aws:route53/record:Record") == []
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_dns_record_points_at_the_proxy_load_balancer(stack: str) -> None:
+    plan = plan_with(stack, set_={"hub.route53ZoneId": "Z0123456789ABCDEFGHIJ"})
+    record = plan.one("aws:route53/record:Record").inputs
+    service = plan.one("kubernetes:core/v1:Service")
+    assert service.read_id == "dandihub/proxy-public"
+    assert release(plan).urn in service.dependencies
+    assert record["zoneId"] == "Z0123456789ABCDEFGHIJ"
+    assert record["name"] == stack_config(plan)["dandihub:hub"]["domain"]
+    assert record["type"] == "CNAME"
+    assert record["records"] == [plan.outputs["loadBalancerHostname"]]
+    assert plan.outputs["loadBalancerHostname"].endswith(".elb.amazonaws.com")
