@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
 
 
@@ -90,6 +91,8 @@ def render(plan: Plan) -> str:
     for key, value in sorted(plan.outputs.items()):
         shown: Any = "[secret]" if key in plan.secret_outputs else value
         lines.append(f"  {key}: {shown}")
+    if plan.config is not None:
+        lines.append(idle_cost(plan.config).render())
     return "\n".join(lines)
 
 

@@ -74,6 +74,8 @@ class Plan:
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     secret_outputs: frozenset[str]
+    # The program's own checked config (components.config.StackConfig); None if it failed before.
+    config: Any = None
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -264,10 +266,11 @@ def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], pr
         pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         outputs: dict[str, Any] = {}
         secret_outputs: set[str] = set()
+        program: dict[str, Any] = {}
 
         @pulumi.runtime.test
         def run() -> pulumi.Output[Any]:
-            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+            program.update(runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"))
             # The mock root stack registered its outputs before the program ran: read them here.
             exported = pulumi.runtime.settings.get_root_resource().outputs  # type: ignore[union-attr]
             return pulumi.Output.all(*[_collect(k, v, outputs, secret_outputs) for k, v in exported.items()])
@@ -276,7 +279,7 @@ def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], pr
             run()
         except Exception as error:
             raise ProgramError(Plan(stack, monitor.recorded, outputs, frozenset()), error) from error
-        return Plan(stack, monitor.recorded, outputs, frozenset(secret_outputs))
+        return Plan(stack, monitor.recorded, outputs, frozenset(secret_outputs), program.get("config"))
     finally:
         loop.close()
         asyncio.set_event_loop(None)

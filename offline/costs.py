@@ -1,0 +1,89 @@
+"""What a stack costs with nobody logged in, and what one more user node of each group adds.
+
+The estimate comes from `offline/prices.yaml` (dated list prices for one region) and the stack config;
+it leaves out traffic, CloudWatch logs and the data stored on EFS, which grow with use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import NodeGroupConfig, StackConfig
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
+HUB_DB_GB = 1
+
+
+def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+@dataclass(frozen=True)
+class CostLine:
+    what: str
+    monthly: float
+
+
+@dataclass(frozen=True)
+class IdleCost:
+    lines: list[CostLine]
+    per_node_hour: dict[str, float]
+    prices: dict[str, Any]
+
+    @property
+    def monthly(self) -> float:
+        return sum(line.monthly for line in self.lines)
+
+    def render(self) -> str:
+        out = [f"Idle cost (no users), {self.prices['region']} prices of {self.prices['as_of']}:"]
+        out += [f"  {line.what:<58} ${line.monthly:>9.2f}/month" for line in self.lines]
+        out.append(f"  {'total':<58} ${self.monthly:>9.2f}/month")
+        out.append("One more user node, per hour (instance + disk; spot at the assumed discount):")
+        out += [f"  {group:<58} ${price:>9.3f}/hour" for group, price in self.per_node_hour.items()]
+        return "\n".join(out)
+
+
+def instance_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
+    """The dearest instance type the group may launch, for one hour (spot at the assumed discount)."""
+    table = prices["on_demand_hour"]
+    missing = [t for t in group.instance_types if t not in table]
+    if missing:
+        raise KeyError(f"offline/prices.yaml has no price for {', '.join(missing)}")
+    instance = max(table[t] for t in group.instance_types)
+    return instance * (1 - prices["spot_discount"]) if group.capacity_type == "SPOT" else instance
+
+
+def node_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
+    """One node of the group for an hour: instance plus root disk."""
+    return instance_hour(group, prices) + group.disk_size * prices["gp3_gb_month"] / prices["hours_per_month"]
+
+
+def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> IdleCost:
+    prices = prices or load_prices()
+    hours = prices["hours_per_month"]
+    core_name, core = next((n, g) for n, g in config.node_groups.items() if g.role == "core")
+    nats = 0 if config.network.existing else (config.network.az_count if config.network.nat_gateways == "perAz" else 1)
+    lines = [
+        CostLine("EKS control plane", prices["eks_control_plane_hour"] * hours),
+        CostLine(
+            f"NAT gateways x{nats} (with their public IPv4)",
+            nats * (prices["nat_gateway_hour"] + prices["public_ipv4_hour"]) * hours,
+        ),
+        CostLine(
+            f"core nodes x{core.min_size} ({core_name}, {core.capacity_type})",
+            core.min_size * instance_hour(core, prices) * hours,
+        ),
+        CostLine(
+            f"core node disks x{core.min_size} ({core.disk_size} GiB gp3)",
+            core.min_size * core.disk_size * prices["gp3_gb_month"],
+        ),
+        CostLine("hub load balancer (classic ELB)", prices["classic_load_balancer_hour"] * hours),
+        CostLine(f"hub database volume ({HUB_DB_GB} GiB gp3)", HUB_DB_GB * prices["gp3_gb_month"]),
+        CostLine("EFS minimum (storage billed as used)", prices["efs_minimum_month"]),
+    ]
+    per_node = {name: node_hour(group, prices) for name, group in config.node_groups.items() if group.role != "core"}
+    return IdleCost(lines, per_node, prices)
