@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import ClusterConfig, NodeGroupConfig
 from components.helm_values import load_values
-from components.irsa import service_account_role
+from components.irsa import addon_with_role
 from components.node_groups import asg_name, managed_node_group
 
 NODE_POLICIES = {
@@ -151,28 +151,17 @@ class Cluster(pulumi.ComponentResource):
         )
 
     def _node_addons(self, name: str, config: ClusterConfig, groups: dict[str, NodeGroupConfig]) -> None:
-        # Add-ons wait to become active, which needs nodes to run on.
-        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=list(self.node_groups.values()))
-        in_cluster = pulumi.ResourceOptions.merge(
-            after_nodes, pulumi.ResourceOptions(provider=self.kubernetes_provider)
-        )
-        ebs_role = service_account_role(
-            f"{name}-ebs-csi",
-            oidc_provider_arn=self.oidc_provider_arn,
-            oidc_issuer=self.oidc_issuer,
-            namespace="kube-system",
-            service_accounts=["ebs-csi-controller-sa"],
-            policy_arns={"ebs-csi": EBS_CSI_POLICY},
-            parent=self,
-        )
-        self.ebs_csi_addon = aws.eks.Addon(
+        nodes = list(self.node_groups.values())
+        self.ebs_csi_addon = addon_with_role(
             f"{name}-ebs-csi",
             cluster_name=config.name,
             addon_name="aws-ebs-csi-driver",
-            service_account_role_arn=ebs_role.arn,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            opts=after_nodes,
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer=self.oidc_issuer,
+            service_accounts=["ebs-csi-controller-sa"],
+            policy_arn=EBS_CSI_POLICY,
+            nodes=nodes,
+            parent=self,
         )
         # The hub's sqlite database lives on an encrypted gp3 volume in the AZ of the first core node.
         k8s.storage.v1.StorageClass(
@@ -183,7 +172,9 @@ class Cluster(pulumi.ComponentResource):
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",
-            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[self.ebs_csi_addon])),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self.kubernetes_provider, depends_on=[self.ebs_csi_addon]
+            ),
         )
         if needs_device_plugin(groups):
             k8s.helm.v3.Release(
@@ -194,7 +185,7 @@ class Cluster(pulumi.ComponentResource):
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=NVIDIA_DEVICE_PLUGIN_REPO),
                 namespace="kube-system",
                 values=load_values("nvidia-device-plugin"),
-                opts=in_cluster,
+                opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=nodes),
             )
 
 

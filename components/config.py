@@ -14,7 +14,22 @@ from pydantic import Field, field_validator, model_validator
 
 from components import aws_catalog
 from components.config_hub import HubConfig
-from components.config_types import Cidr, ConfigModel, DnsLabel, InstanceType, LabelKey, LabelValue, unique
+from components.config_types import (
+    AmiType,
+    CapacityType,
+    Cidr,
+    ConfigModel,
+    DnsLabel,
+    EfsPerformanceMode,
+    EfsThroughputMode,
+    InstanceType,
+    LabelKey,
+    LabelValue,
+    LogType,
+    Region,
+    TaintEffect,
+    unique,
+)
 
 # Labels and taints that tie node groups to JupyterHub's scheduling; every group of a role gets them.
 NODE_PURPOSE_LABEL = "hub.jupyter.org/node-purpose"
@@ -32,12 +47,7 @@ class Taint(ConfigModel):
 
     key: LabelKey = Field(description="Taint key, a Kubernetes label key.")
     value: LabelValue = Field("", description="Taint value.")
-    effect: str = Field("NO_SCHEDULE", description="NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE.")
-
-    @field_validator("effect")
-    @classmethod
-    def _effect(cls, value: str) -> str:
-        return aws_catalog.check_in(value, aws_catalog.taint_effects(), "EKS taint effect")
+    effect: TaintEffect = Field("NO_SCHEDULE", description="NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE.")
 
     @property
     def kubernetes_effect(self) -> str:
@@ -89,7 +99,7 @@ class ClusterConfig(ConfigModel):
     endpoint_public_access: bool = Field(True, description="Public API endpoint. Default true.")
     endpoint_private_access: bool = Field(True, description="Private API endpoint. Default true.")
     public_access_cidrs: list[Cidr] = Field(["0.0.0.0/0"], description="Who may reach the public endpoint.")
-    log_types: list[str] = Field(
+    log_types: list[LogType] = Field(
         ["api", "audit", "authenticator"], description="Control-plane logs sent to CloudWatch."
     )
     admin_principals: list[str] = Field(
@@ -107,8 +117,6 @@ class ClusterConfig(ConfigModel):
     @field_validator("log_types")
     @classmethod
     def _logs(cls, values: list[str]) -> list[str]:
-        for value in values:
-            aws_catalog.check_in(value, aws_catalog.log_types(), "EKS control-plane log type")
         unique(values, "log type")
         return values
 
@@ -128,26 +136,16 @@ class NodeGroupConfig(ConfigModel):
 
     role: Literal["core", "user", "gpu"] = Field(description="core (hub, proxy), user or gpu.")
     instance_types: list[InstanceType] = Field(min_length=1, description="EC2 instance types.")
-    capacity_type: str = Field("ON_DEMAND", description="ON_DEMAND or SPOT (EKS API values).")
+    capacity_type: CapacityType = Field("ON_DEMAND", description="ON_DEMAND or SPOT (EKS API values).")
     min_size: int = Field(0, ge=0, description="Fewest nodes. Core >= 1; user and GPU 0.")
     desired_size: int | None = Field(None, ge=0, description="Initial nodes; defaults to min_size.")
     max_size: int = Field(ge=1, le=1000, description="Most nodes.")
     disk_size: int = Field(50, ge=20, le=16384, description="Root volume GiB. Default 50.")
-    ami_type: str = Field("AL2023_x86_64_STANDARD", description="EKS AMI type (API value).")
+    ami_type: AmiType = Field("AL2023_x86_64_STANDARD", description="EKS AMI type (API value).")
     labels: dict[LabelKey, LabelValue] = Field({}, description="Extra node labels.")
     taints: list[Taint] = Field([], description="Extra node taints.")
     accelerator: LabelValue | None = Field(None, description="GPU groups: the GPU, e.g. nvidia-tesla-t4.")
     gpus_per_node: int = Field(1, ge=1, le=16, description="GPU groups: GPUs per node. Default 1.")
-
-    @field_validator("capacity_type")
-    @classmethod
-    def _capacity(cls, value: str) -> str:
-        return aws_catalog.check_in(value, aws_catalog.capacity_types(), "EKS capacity type")
-
-    @field_validator("ami_type")
-    @classmethod
-    def _ami(cls, value: str) -> str:
-        return aws_catalog.check_in(value, aws_catalog.ami_types(), "EKS AMI type")
 
     @model_validator(mode="after")
     def _consistent(self) -> NodeGroupConfig:
@@ -241,8 +239,10 @@ class AutoscalerConfig(ConfigModel):
 class EfsConfig(ConfigModel):
     """The shared EFS file system that holds every home directory."""
 
-    performance_mode: str = Field("generalPurpose", description="EFS performance mode (API value).")
-    throughput_mode: str = Field("elastic", description="EFS throughput mode (API value). Default elastic.")
+    performance_mode: EfsPerformanceMode = Field("generalPurpose", description="EFS performance mode (API value).")
+    throughput_mode: EfsThroughputMode = Field(
+        "elastic", description="EFS throughput mode (API value). Default elastic."
+    )
     provisioned_throughput_mibps: float | None = Field(None, gt=0, description="Only with provisioned.")
     transition_to_ia_days: int | None = Field(30, description="Days before Infrequent Access; null = never.")
     backups: bool = Field(False, description="AWS Backup of the file system. Prod: true.")
@@ -253,16 +253,6 @@ class EfsConfig(ConfigModel):
     existing_file_system_id: str | None = Field(
         None, pattern=r"^fs-[0-9a-f]{8,17}$", description="Adopt this retained file system instead."
     )
-
-    @field_validator("performance_mode")
-    @classmethod
-    def _performance(cls, value: str) -> str:
-        return aws_catalog.check_in(value, aws_catalog.efs_performance_modes(), "EFS performance mode")
-
-    @field_validator("throughput_mode")
-    @classmethod
-    def _throughput(cls, value: str) -> str:
-        return aws_catalog.check_in(value, aws_catalog.efs_throughput_modes(), "EFS throughput mode")
 
     @field_validator("transition_to_ia_days")
     @classmethod
@@ -304,7 +294,7 @@ class CostTags(ConfigModel):
 class StackConfig(ConfigModel):
     """Everything one stack file says, checked."""
 
-    region: str = Field(description="aws:region: the AWS region.")
+    region: Region = Field(description="aws:region: the AWS region.")
     production: bool = Field(False, description="A production stack: stricter rules apply.")
     cost_tags: CostTags = Field(CostTags(), description="Owner and cost centre tags.")
     network: NetworkConfig = Field(NetworkConfig(), description="The VPC.")
@@ -313,11 +303,6 @@ class StackConfig(ConfigModel):
     autoscaler: AutoscalerConfig = Field(AutoscalerConfig(), description="The cluster autoscaler.")
     storage: StorageConfig = Field(StorageConfig(), description="Shared EFS storage.")
     hub: HubConfig = Field(description="The JupyterHub release.")
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        return aws_catalog.check_in(value, aws_catalog.regions(), "AWS region with EKS")
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules that span sections, as (key path, message) pairs; empty when all hold."""

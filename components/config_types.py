@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -20,7 +21,6 @@ class ConfigModel(BaseModel):
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _K8S_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_HOST_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def _dns_label(value: str) -> str:
@@ -34,7 +34,7 @@ def _dns_label(value: str) -> str:
 
 def _label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
-    if prefix and not all(_HOST_LABEL.match(part) for part in prefix.split(".")):
+    if prefix and not all(_DNS_LABEL.match(part) for part in prefix.split(".")):
         raise ValueError(f"{value!r}: the prefix {prefix!r} must be a DNS subdomain")
     if len(prefix) > 253 or not _K8S_NAME.match(name):
         raise ValueError(
@@ -55,13 +55,14 @@ def _label_value(value: str) -> str:
 
 def _hostname(value: str) -> str:
     labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(p) for p in labels):
+    if len(value) > 253 or len(labels) < 2 or not all(_DNS_LABEL.match(p) for p in labels):
         raise ValueError(f"{value!r} is not a fully qualified lowercase hostname (like hub.example.org)")
     return value
 
 
-def _instance_type(value: str) -> str:
-    return aws_catalog.check_in(value, aws_catalog.instance_types(), "EC2 instance type")
+def aws_value(allowed: Callable[[], tuple[str, ...]], what: str) -> Any:
+    """A string type that must be one of an AWS API model's values (read when first checked)."""
+    return Annotated[str, AfterValidator(lambda value: aws_catalog.check_in(value, allowed(), what))]
 
 
 def _cidr(value: str) -> str:
@@ -76,7 +77,14 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 LabelKey = Annotated[str, AfterValidator(_label_key)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
-InstanceType = Annotated[str, AfterValidator(_instance_type)]
+InstanceType = aws_value(aws_catalog.instance_types, "EC2 instance type")
+CapacityType = aws_value(aws_catalog.capacity_types, "EKS capacity type")
+AmiType = aws_value(aws_catalog.ami_types, "EKS AMI type")
+TaintEffect = aws_value(aws_catalog.taint_effects, "EKS taint effect")
+LogType = aws_value(aws_catalog.log_types, "EKS control-plane log type")
+EfsPerformanceMode = aws_value(aws_catalog.efs_performance_modes, "EFS performance mode")
+EfsThroughputMode = aws_value(aws_catalog.efs_throughput_modes, "EFS throughput mode")
+Region = aws_value(aws_catalog.regions, "AWS region with EKS")
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
 

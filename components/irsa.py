@@ -1,4 +1,5 @@
-"""IAM roles for Kubernetes service accounts (IRSA), trusted only by the named service accounts."""
+"""IAM roles for Kubernetes service accounts (IRSA), trusted only by the named service accounts, and the
+EKS add-ons that run with such a role."""
 
 from __future__ import annotations
 
@@ -66,3 +67,37 @@ def service_account_role(
             opts=pulumi.ResourceOptions(parent=role),
         )
     return role
+
+
+def addon_with_role(
+    name: str,
+    *,
+    cluster_name: str,
+    addon_name: str,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    service_accounts: Sequence[str],
+    policy_arn: str,
+    nodes: Sequence[pulumi.Resource],
+    parent: pulumi.Resource,
+) -> aws.eks.Addon:
+    """An EKS managed add-on in kube-system whose service accounts get their own IRSA role."""
+    role = service_account_role(
+        name,
+        oidc_provider_arn=oidc_provider_arn,
+        oidc_issuer=oidc_issuer,
+        namespace="kube-system",
+        service_accounts=service_accounts,
+        policy_arns={"policy": policy_arn},
+        parent=parent,
+    )
+    return aws.eks.Addon(
+        name,
+        cluster_name=cluster_name,
+        addon_name=addon_name,
+        service_account_role_arn=role.arn,
+        resolve_conflicts_on_create="OVERWRITE",
+        resolve_conflicts_on_update="OVERWRITE",
+        # An add-on only becomes active once nodes can run it.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(nodes)),
+    )

@@ -67,8 +67,6 @@ class Network(pulumi.ComponentResource):
             )
         self.availability_zones = list(zones[: config.az_count])
         public_cidrs, private_cidrs = subnet_cidrs(config.cidr, config.az_count)
-        cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
-
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=config.cidr,
@@ -78,31 +76,31 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child)
-        public_routes = aws.ec2.RouteTable(
-            f"{name}-public",
-            vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
-            tags={"Name": f"{name}-public"},
-            opts=child,
-        )
+        public_routes = self._route_table(f"{name}-public", vpc, gateway_id=gateway.id)
+        cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
+
+        def subnet(kind: str, zone: str, cidr: str, role_tag: str, routes: aws.ec2.RouteTable) -> aws.ec2.Subnet:
+            created = aws.ec2.Subnet(
+                f"{name}-{kind}-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                # Nothing here gets a public IP: nodes are private, NAT and load balancers bring their own.
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{name}-{kind}-{zone}", role_tag: "1", **cluster_tag},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-{kind}-{zone}", subnet_id=created.id, route_table_id=routes.id, opts=child
+            )
+            return created
+
         public: list[aws.ec2.Subnet] = []
         private: list[aws.ec2.Subnet] = []
         nats: dict[str, aws.ec2.NatGateway] = {}
         self.private_subnets = {}
         for zone, public_cidr, private_cidr in zip(self.availability_zones, public_cidrs, private_cidrs, strict=True):
-            subnet = aws.ec2.Subnet(
-                f"{name}-public-{zone}",
-                vpc_id=vpc.id,
-                cidr_block=public_cidr,
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags={"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1", **cluster_tag},
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-public-{zone}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
-            )
-            public.append(subnet)
+            public.append(subnet("public", zone, public_cidr, "kubernetes.io/role/elb", public_routes))
             if config.nat_gateways == "perAz" or not nats:
                 address = aws.ec2.Eip(
                     f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child
@@ -110,33 +108,26 @@ class Network(pulumi.ComponentResource):
                 nats[zone] = aws.ec2.NatGateway(
                     f"{name}-nat-{zone}",
                     allocation_id=address.id,
-                    subnet_id=subnet.id,
+                    subnet_id=public[-1].id,
                     tags={"Name": f"{name}-nat-{zone}"},
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
                 )
+            # With a single NAT gateway every AZ's private traffic leaves through the first one.
             nat = nats.get(zone) or next(iter(nats.values()))
-            private_subnet = aws.ec2.Subnet(
-                f"{name}-private-{zone}",
-                vpc_id=vpc.id,
-                cidr_block=private_cidr,
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags={"Name": f"{name}-private-{zone}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
-                opts=child,
-            )
-            routes = aws.ec2.RouteTable(
-                f"{name}-private-{zone}",
-                vpc_id=vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={"Name": f"{name}-private-{zone}"},
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{zone}", subnet_id=private_subnet.id, route_table_id=routes.id, opts=child
-            )
-            private.append(private_subnet)
-            self.private_subnets[zone] = private_subnet.id
+            routes = self._route_table(f"{name}-private-{zone}", vpc, nat_gateway_id=nat.id)
+            private.append(subnet("private", zone, private_cidr, "kubernetes.io/role/internal-elb", routes))
+            self.private_subnets[zone] = private[-1].id
         self.vpc = vpc
         self.vpc_id = vpc.id
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
+
+    def _route_table(self, name: str, vpc: aws.ec2.Vpc, **default_route: pulumi.Input[str]) -> aws.ec2.RouteTable:
+        """A route table whose default route goes to the given gateway (internet or NAT)."""
+        return aws.ec2.RouteTable(
+            name,
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", **default_route)],
+            tags={"Name": name},
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import StorageConfig
-from components.irsa import service_account_role
+from components.irsa import addon_with_role
 
 EFS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
 EFS_CSI_DRIVER = "efs.csi.aws.com"
@@ -98,24 +98,16 @@ class SharedStorage(pulumi.ComponentResource):
             )
             for key, subnet_id in args.private_subnets.items()
         ]
-        driver_role = service_account_role(
-            f"{name}-efs-csi",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_issuer=args.oidc_issuer,
-            namespace="kube-system",
-            service_accounts=["efs-csi-controller-sa", "efs-csi-node-sa"],
-            policy_arns={"efs-csi": EFS_CSI_POLICY},
-            parent=self,
-        )
-        driver = aws.eks.Addon(
+        driver = addon_with_role(
             f"{name}-efs-csi",
             cluster_name=args.cluster_name,
             addon_name="aws-efs-csi-driver",
-            service_account_role_arn=driver_role.arn,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            # An add-on only becomes active once nodes can run it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes)),
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            service_accounts=["efs-csi-controller-sa", "efs-csi-node-sa"],
+            policy_arn=EFS_CSI_POLICY,
+            nodes=args.nodes,
+            parent=self,
         )
         self._kubernetes_objects(name, args, mount_targets, driver)
         self.file_system_id = self.file_system.id
