@@ -73,7 +73,7 @@ hub = JupyterHub(
         storage.namespace_name,
         storage.claim_name,
         cluster.hub_db_storage_class,
-        depends_on=[storage, *nodes],
+        depends_on=[storage, cluster.hub_db_storage, *nodes],
     ),
     on_cluster,
 )

@@ -58,6 +58,7 @@ class Cluster(pulumi.ComponentResource):
     node_group_asg_names: dict[str, pulumi.Output[str]]
     kubernetes_provider: k8s.Provider
     hub_db_storage_class: str = HUB_DB_STORAGE_CLASS
+    hub_db_storage: k8s.storage.v1.StorageClass
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dandihub:cluster:Cluster", name, None, opts)
@@ -164,7 +165,7 @@ class Cluster(pulumi.ComponentResource):
             parent=self,
         )
         # The hub's sqlite database lives on an encrypted gp3 volume in the AZ of the first core node.
-        k8s.storage.v1.StorageClass(
+        self.hub_db_storage = k8s.storage.v1.StorageClass(
             f"{name}-{HUB_DB_STORAGE_CLASS}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=HUB_DB_STORAGE_CLASS),
             provisioner="ebs.csi.aws.com",

@@ -109,6 +109,14 @@ class ClusterConfig(ConfigModel):
         "0.17.1", pattern=r"^\d+\.\d+\.\d+$", description="NVIDIA device plugin chart version."
     )
 
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, float | int):
+            # YAML reads 1.30 as the number 1.3, so the version must be a string.
+            raise ValueError(f'{value!r} is a number; write the version quoted, e.g. "1.34"')
+        return value
+
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, value: str) -> str:

@@ -164,9 +164,10 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
         "client_secret": args.secrets.github_client_secret,
         "oauth_callback_url": f"https://{args.config.domain}/hub/oauth_callback",
     }
-    config = deep_merge(admins, {"GitHubOAuthenticator": github})
+    # The chart's own default is the dummy authenticator: always name the class.
+    config = deep_merge(admins, {"GitHubOAuthenticator": github, "JupyterHub": {"authenticator_class": "github"}})
     if _gated(args.config):
-        # The class itself is set by the extraConfig file; these are its settings.
+        # The extraConfig file swaps in its GitHub subclass (it runs after hub.config); these are its settings.
         config["DandiGitHubAuthenticator"] = {
             "dandi_api_url": auth.dandi_api_url,
             "dandi_api_token": args.secrets.dandi_api_token,
@@ -174,7 +175,6 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
         }
     else:
         # JupyterHub 5 admits nobody by default: without the DANDI gate, any GitHub user may log in.
-        config["JupyterHub"] = {"authenticator_class": "github"}
         config["GitHubOAuthenticator"]["allow_all"] = True
     return config
 

@@ -61,3 +61,13 @@ def test_the_schema_rejects_a_bad_value(staging: Plan, chart: tuple[dict[str, An
         {"proxy": {"https": {"hostz": ["x"]}}},
     )
     assert list(jsonschema.Draft7Validator(schema).iter_errors(deep_merge(defaults, values)))
+
+
+def test_the_chart_default_authenticator_never_survives(
+    plan: Plan, chart: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """The chart defaults to the dummy authenticator; the merged values must name a real one."""
+    defaults, _ = chart
+    assert defaults["hub"]["config"]["JupyterHub"]["authenticator_class"] == "dummy"
+    merged = deep_merge(defaults, plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"])
+    assert merged["hub"]["config"]["JupyterHub"]["authenticator_class"] == "github"

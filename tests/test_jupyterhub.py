@@ -38,6 +38,7 @@ def test_release_waits_for_storage_and_nodes(plan: Plan) -> None:
     assert {g.urn for g in plan.of_type("eks:index:ManagedNodeGroup")} <= deps
     assert plan.one("kubernetes:core/v1:PersistentVolumeClaim").urn in deps
     assert plan.one("kubernetes:core/v1:PersistentVolume").urn in deps
+    assert plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "cluster-gp3").urn in deps
 
 
 def test_values_are_secret_and_hold_the_secrets(plan: Plan) -> None:
@@ -57,7 +58,8 @@ def test_github_login_per_stack(plan: Plan) -> None:
     assert github["scope"] == ["read:user", "user:email", "gist"]
     assert "allow_all" not in github
     assert config["Authenticator"] == {"enable_auth_state": True, "admin_users": auth["adminUsers"]}
-    assert "JupyterHub" not in config, "the DANDI gate's extraConfig sets the authenticator class"
+    # Named explicitly (the chart's default is dummy); the DANDI gate's extraConfig then swaps in its subclass.
+    assert config["JupyterHub"] == {"authenticator_class": "github"}
 
 
 def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
