@@ -87,6 +87,7 @@ def render(plan: Plan) -> str:
     roots = {r.parent for r in plan.resources if r.parent not in {x.urn for x in plan.resources}}
     for root in sorted(roots):
         walk(root, 1)
+    lines += [f"warning: {message}" for message in plan.warnings]
     lines.append("Outputs:")
     for key, value in sorted(plan.outputs.items()):
         shown: Any = "[secret]" if key in plan.secret_outputs else value

@@ -162,12 +162,32 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
             )
     if problems or config is None:
         raise ConfigError(problems)
+    for key in placeholders(config):
+        pulumi.log.warn(
+            f"{PROJECT}:{key} is still the placeholder from the repository; set the real value "
+            "before `pulumi up` (README, First deploy)"
+        )
     secret_config = pulumi.Config(PROJECT)
 
     def secret(spec: SecretSpec) -> pulumi.Output[str] | None:
         return secret_config.require_secret(spec.key) if spec in needed else None
 
     return config, Secrets(secret(GITHUB_CLIENT_SECRET), secret(DANDI_API_TOKEN), secret(DUMMY_PASSWORD))
+
+
+# The committed stack files carry these recognisable stand-ins for account-specific values.
+_PLACEHOLDER_CERTIFICATE = "/00000000-0000-0000-0000-000000000000"
+_PLACEHOLDER_CLIENT_ID = "Iv1.0000000000"
+
+
+def placeholders(config: StackConfig) -> list[str]:
+    """Settings that still hold the repository's stand-in values."""
+    found = []
+    if config.hub.certificate_arn.endswith(_PLACEHOLDER_CERTIFICATE):
+        found.append("hub.certificateArn")
+    if (config.hub.auth.github_client_id or "").startswith(_PLACEHOLDER_CLIENT_ID):
+        found.append("hub.auth.githubClientId")
+    return found
 
 
 def _needed_secrets(auth: dict[str, Any]) -> list[SecretSpec]:

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import json
+import logging
 import runpy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Plan:
     secret_outputs: frozenset[str]
     # The program's own checked config (components.config.StackConfig); None if it failed before.
     config: Any = None
+    warnings: list[str] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -172,6 +174,19 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return empty_pb2.Empty()
 
 
+class _WarningLog(logging.Handler):
+    """Keeps what the program logs as warnings (`pulumi.log.warn`), which the CLI would show."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.Logger("dandihub-offline")
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
     """Runs `run_in_executor` work at once, on the loop's own thread, so no second loop appears."""
 
@@ -263,7 +278,10 @@ def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], pr
         monitor = _RecordingMonitor(cloud)
         cloud.attach(monitor)
         pulumi.runtime.set_all_config(config, secret_keys)
-        pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        warnings = _WarningLog()
+        pulumi.runtime.set_mocks(
+            cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=warnings.logger
+        )
         outputs: dict[str, Any] = {}
         secret_outputs: set[str] = set()
         program: dict[str, Any] = {}
@@ -279,7 +297,9 @@ def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], pr
             run()
         except Exception as error:
             raise ProgramError(Plan(stack, monitor.recorded, outputs, frozenset()), error) from error
-        return Plan(stack, monitor.recorded, outputs, frozenset(secret_outputs), program.get("config"))
+        return Plan(
+            stack, monitor.recorded, outputs, frozenset(secret_outputs), program.get("config"), warnings.messages
+        )
     finally:
         loop.close()
         asyncio.set_event_loop(None)

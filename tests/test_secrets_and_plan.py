@@ -53,6 +53,7 @@ def test_plan_prints_every_component_and_masks_secrets(capsys: pytest.CaptureFix
     assert "SPOT m6i.2xlarge,m6a.2xlarge,m5.2xlarge,m5a.2xlarge,m7i.2xlarge" in out
     assert "offline-fake" not in out
     assert out.count("Idle cost (no users)") == 2
+    assert "warning: dandihub:hub.certificateArn is still the placeholder" in out
 
 
 def test_plan_reports_config_problems(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
