@@ -102,14 +102,14 @@ class Plan:
             yield from self.descendants_of(child)
 
 
-def _secret_paths(value: Any) -> bool:
+def _holds_secret(value: Any) -> bool:
     """Whether a wire value holds a secret anywhere inside it."""
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             return True
-        return any(_secret_paths(v) for v in value.values())
+        return any(_holds_secret(v) for v in value.values())
     if isinstance(value, list):
-        return any(_secret_paths(v) for v in value)
+        return any(_holds_secret(v) for v in value)
     return False
 
 
@@ -136,7 +136,7 @@ def _record(request: Any, urn: str, properties: Any, read_id: str = "") -> Recor
         retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
         import_id=getattr(request, "importId", ""),
         ignore_changes=list(getattr(request, "ignoreChanges", [])),
-        secret_inputs=frozenset(k for k, v in raw.items() if _secret_paths(v)),
+        secret_inputs=frozenset(k for k, v in raw.items() if _holds_secret(v)),
         read_id=read_id,
     )
 

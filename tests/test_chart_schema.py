@@ -23,7 +23,9 @@ def chart() -> tuple[dict[str, Any], dict[str, Any]]:
     if not folder:
         pytest.skip(f"{REFERENCE_VARIABLE} is not set: point it at the z2jh 4.4.0 values and schema (see README)")
     path = Path(folder)
-    return yaml.safe_load((path / "values.yaml").read_text()), yaml.safe_load((path / "values.schema.yaml").read_text())
+    # The source tree has values.schema.yaml, a published chart values.schema.json (JSON is YAML too).
+    schema = next(p for p in (path / "values.schema.yaml", path / "values.schema.json") if p.exists())
+    return yaml.safe_load((path / "values.yaml").read_text()), yaml.safe_load(schema.read_text())
 
 
 def check(plan: Plan, chart: tuple[dict[str, Any], dict[str, Any]]) -> None:

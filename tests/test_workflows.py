@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import stacks
+from components.config_hub import HubConfig
+from offline.engine import read_stack_config, stacks
 from tests.conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -37,6 +38,14 @@ def test_workflow_uses_the_project_setup(name: str) -> None:
     assert (ROOT / ".python-version").read_text().strip() == "3.11"
     runs = [s.get("run", "") for s in steps(workflow)]
     assert "bash .ci/run" in runs, "the tests run before any preview or deploy"
+    # The schema tests get the chart of the version the stacks deploy.
+    chart_version = HubConfig.model_fields["chart_version"].default
+    for stack in stacks():
+        assert read_stack_config(stack)["dandihub:hub"].get("chartVersion", chart_version) == chart_version
+    assert any(
+        f"helm pull jupyterhub --repo https://hub.jupyter.org/helm-chart/ --version {chart_version}" in r for r in runs
+    )
+    assert any("DANDIHUB_Z2JH_REFERENCE=" in r for r in runs)
     assert any("pip install -q -r policies/requirements.txt" in r for r in runs)
     assert (ROOT / "policies" / "requirements.txt").exists()
     pulumi = step(workflow, "pulumi/actions@")
