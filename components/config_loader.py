@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from components.config import StackConfig
+from components.config_types import model_in
 
 PROJECT = "dandihub"
 
@@ -69,17 +69,6 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _unwrap(annotation: Any) -> type[BaseModel] | None:
-    """The model inside an annotation: X, X | None, list[X], dict[K, X]."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in reversed(typing.get_args(annotation)):
-        found = _unwrap(arg)
-        if found is not None:
-            return found
-    return None
-
-
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model whose keys sit at `loc`, to list what is allowed there."""
     model: type[BaseModel] | None = StackConfig
@@ -88,7 +77,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             continue
         field = next((f for n, f in model.model_fields.items() if part in (f.alias, n)), None)
         if field is not None:  # otherwise a mapping key, such as a node group's name
-            model = _unwrap(field.annotation)
+            model = model_in(field.annotation)
     return model
 
 

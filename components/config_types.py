@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -93,3 +94,14 @@ def unique(values: list, what: str) -> None:
     seen = [v for i, v in enumerate(values) if v in values[:i]]
     if seen:
         raise ValueError(f"{what} listed more than once: {', '.join(map(str, dict.fromkeys(seen)))}")
+
+
+def model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config model inside an annotation: X, X | None, list[X] or dict[K, X]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(typing.get_args(annotation)):
+        found = model_in(arg)
+        if found is not None:
+            return found
+    return None
