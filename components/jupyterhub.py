@@ -38,9 +38,12 @@ class JupyterHubArgs:
 
 
 def image_parts(reference: str) -> tuple[str, str]:
-    """`repo:tag` as (repo, tag); a reference without a tag means latest."""
-    repo, _, tag = reference.rpartition(":") if ":" in reference.split("/")[-1] else (reference, "", "latest")
-    return repo, tag
+    """`repo[:tag][@digest]` as (repo, tag), the digest kept on the tag; no tag means latest."""
+    name, at, digest = reference.partition("@")
+    repo, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:  # the only colon was a registry port, or there was none
+        repo, tag = name, "latest"
+    return repo, tag + at + digest
 
 
 def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig) -> dict[str, Any]:
@@ -148,24 +151,24 @@ def _gated(hub: HubConfig) -> bool:
 def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
     """`hub.config` for the configured login: who may log in, and with which secrets."""
     auth = args.config.auth
-    admins = {"Authenticator": {"admin_users": list(auth.admin_users)}}
+    admins = list(auth.admin_users)
     if auth.type == "dummy":
         # A shared password for test stacks (refused on production): everyone who knows it gets in.
-        return deep_merge(
-            admins,
-            {
-                "JupyterHub": {"authenticator_class": "dummy"},
-                "Authenticator": {"allow_all": True},
-                "DummyAuthenticator": {"password": args.secrets.dummy_password},
-            },
-        )
-    github = {
-        "client_id": auth.github_client_id,
-        "client_secret": args.secrets.github_client_secret,
-        "oauth_callback_url": f"https://{args.config.domain}/hub/oauth_callback",
-    }
+        return {
+            "JupyterHub": {"authenticator_class": "dummy"},
+            "Authenticator": {"admin_users": admins, "allow_all": True},
+            "DummyAuthenticator": {"password": args.secrets.dummy_password},
+        }
     # The chart's own default is the dummy authenticator: always name the class.
-    config = deep_merge(admins, {"GitHubOAuthenticator": github, "JupyterHub": {"authenticator_class": "github"}})
+    config: dict[str, Any] = {
+        "JupyterHub": {"authenticator_class": "github"},
+        "Authenticator": {"admin_users": admins},
+        "GitHubOAuthenticator": {
+            "client_id": auth.github_client_id,
+            "client_secret": args.secrets.github_client_secret,
+            "oauth_callback_url": f"https://{args.config.domain}/hub/oauth_callback",
+        },
+    }
     if _gated(args.config):
         # The extraConfig file swaps in its GitHub subclass (it runs after hub.config); these are its settings.
         config["DandiGitHubAuthenticator"] = {

@@ -241,3 +241,18 @@ def test_dns_record_points_at_the_proxy_load_balancer(stack: str) -> None:
     assert record["type"] == "CNAME"
     assert record["records"] == [plan.outputs["loadBalancerHostname"]]
     assert plan.outputs["loadBalancerHostname"].endswith(".elb.amazonaws.com")
+
+
+@pytest.mark.parametrize(
+    ("reference", "parts"),
+    [
+        ("dandiarchive/dandihub:latest-gpu", ("dandiarchive/dandihub", "latest-gpu")),
+        ("dandiarchive/dandihub", ("dandiarchive/dandihub", "latest")),
+        ("registry.example.org:5000/dandihub", ("registry.example.org:5000/dandihub", "latest")),
+        ("dandiarchive/dandihub:v1@sha256:" + "a" * 64, ("dandiarchive/dandihub", "v1@sha256:" + "a" * 64)),
+    ],
+)
+def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[str, str]) -> None:
+    from components.jupyterhub import image_parts
+
+    assert image_parts(reference) == parts
