@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,16 @@ if str(ROOT) not in sys.path:
 from offline.engine import Plan, read_stack_config, run_stack  # noqa: E402
 
 STACKS = ("staging", "prod")
+
+# mypy reads all of pulumi-aws from a cold cache (about a minute on CI); it runs beside the other tests.
+MYPY = pytest.StashKey[subprocess.Popen]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any(item.name == "test_mypy" for item in items):
+        config.stash[MYPY] = subprocess.Popen(
+            [sys.executable, "-m", "mypy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
 
 def changed_config(stack: str, set_: dict[str, Any] | None = None, unset: list[str] | None = None) -> dict[str, Any]:
