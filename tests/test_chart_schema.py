@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -12,20 +10,14 @@ import yaml
 
 from components.helm_values import deep_merge
 from offline.engine import Plan
+from tests.charts import chart_folder
 from tests.conftest import plan_with
-
-REFERENCE_VARIABLE = "DANDIHUB_Z2JH_REFERENCE"
 
 
 @pytest.fixture(scope="module")
 def chart() -> tuple[dict[str, Any], dict[str, Any]]:
-    folder = os.environ.get(REFERENCE_VARIABLE)
-    if not folder:
-        pytest.skip(f"{REFERENCE_VARIABLE} is not set: point it at the z2jh 4.4.0 values and schema (see README)")
-    path = Path(folder)
-    # The source tree has values.schema.yaml, a published chart values.schema.json (JSON is YAML too).
-    schema = next(p for p in (path / "values.schema.yaml", path / "values.schema.json") if p.exists())
-    return yaml.safe_load((path / "values.yaml").read_text()), yaml.safe_load(schema.read_text())
+    path = chart_folder("jupyterhub")
+    return yaml.safe_load((path / "values.yaml").read_text()), yaml.safe_load((path / "values.schema.json").read_text())
 
 
 def check(plan: Plan, chart: tuple[dict[str, Any], dict[str, Any]]) -> None:
