@@ -3,15 +3,15 @@
 import pulumi
 import pulumi_aws as aws
 
-from components import config_loader
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.network import Network, NetworkArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
+from stackconfig import loader
 
-config, secrets = config_loader.load()
+config, secrets = loader.load()
 stack = pulumi.get_stack()
 
 aws_provider = aws.Provider(

@@ -11,9 +11,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.config import AutoscalerConfig, NodeGroupConfig
 from components.helm_values import deep_merge, load_values
 from components.irsa import service_account_role
+from stackconfig.nodes import NodeGroupConfig
+from stackconfig.stack import AutoscalerConfig
 
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 NAMESPACE = "kube-system"

@@ -12,10 +12,11 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components.config import ClusterConfig, NodeGroupConfig
 from components.helm_values import load_values
 from components.irsa import addon_with_role
 from components.node_groups import asg_name, managed_node_group
+from stackconfig.nodes import NodeGroupConfig
+from stackconfig.stack import ClusterConfig
 
 NODE_POLICIES = {
     "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",

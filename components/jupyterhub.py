@@ -11,10 +11,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config import NODE_GROUP_LABEL, NodeGroupConfig
-from components.config_hub import HubConfig, ProfileConfig
-from components.config_loader import Secrets
 from components.helm_values import VALUES_DIR, deep_merge, load_values
+from stackconfig.hub import HubConfig, ProfileConfig
+from stackconfig.loader import Secrets
+from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import NetworkConfig
+from stackconfig.stack import NetworkConfig
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
-from components.config import NodeGroupConfig
+from stackconfig.nodes import NodeGroupConfig
 
 
 def managed_node_group(

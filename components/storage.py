@@ -10,8 +10,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.config import StorageConfig
 from components.irsa import addon_with_role
+from stackconfig.stack import StorageConfig
 
 EFS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
 EFS_CSI_DRIVER = "efs.csi.aws.com"

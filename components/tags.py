@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.config import StackConfig
+from stackconfig.stack import StackConfig
 
 
 def cost_tags(config: StackConfig, project: str, stack: str) -> dict[str, str]:

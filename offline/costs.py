@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from components.config import NodeGroupConfig, StackConfig
+from stackconfig.nodes import NodeGroupConfig
+from stackconfig.stack import StackConfig
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 HUB_DB_GB = 1

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from components.config import NodeGroupConfig
 from offline.engine import Plan
+from stackconfig.nodes import NodeGroupConfig
 from tests.conftest import plan_with, stack_config
 
 NODE_POLICIES = {

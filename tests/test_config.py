@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import aws_catalog
-from components.config import StackConfig
-from components.config_loader import ConfigError
 from offline.engine import FAKE_SECRETS, ProgramError, read_stack_config, run_stack
+from stackconfig import aws_catalog
+from stackconfig.loader import ConfigError
+from stackconfig.stack import StackConfig
 from tests.conftest import ROOT, STACKS, changed_config, plan_with
 
 ERROR_CASES = sorted((Path(__file__).parent / "configs").glob("*.error.*.yaml"))

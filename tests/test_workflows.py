@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import AutoscalerConfig, ClusterConfig
-from components.config_hub import HubConfig
 from offline.engine import read_stack_config, stacks
+from stackconfig.hub import HubConfig
+from stackconfig.stack import AutoscalerConfig, ClusterConfig
 from tests.conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -12,8 +12,8 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from components.config import StackConfig
-from components.config_types import model_in
+from stackconfig.stack import StackConfig
+from stackconfig.types import model_in
 
 PROJECT = "dandihub"
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from components.config_types import ConfigModel, DnsLabel, Hostname, unique
-
-if TYPE_CHECKING:
-    from components.config import NodeGroupConfig
+from stackconfig.nodes import NodeGroupConfig
+from stackconfig.types import ConfigModel, DnsLabel, Hostname, unique
 
 _GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 _IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")

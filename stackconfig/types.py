@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from components import aws_catalog
+from stackconfig import aws_catalog
 
 
 class ConfigModel(BaseModel):

@@ -1,0 +1,129 @@
+"""Node groups in the stack config: roles, instance types, sizes, and the labels and taints each role implies."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from stackconfig import aws_catalog
+from stackconfig.types import (
+    AmiType,
+    CapacityType,
+    ConfigModel,
+    InstanceType,
+    LabelKey,
+    LabelValue,
+    TaintEffect,
+    unique,
+)
+
+# Labels and taints that tie node groups to JupyterHub's scheduling; every group of a role gets them.
+NODE_PURPOSE_LABEL = "hub.jupyter.org/node-purpose"
+NODE_GROUP_LABEL = "dandiarchive.org/node-group"
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+USER_TAINT_KEY = "hub.jupyter.org/dedicated"
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+class Taint(ConfigModel):
+    """A node taint. `effect` uses the EKS API spelling (NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE)."""
+
+    key: LabelKey = Field(description="Taint key, a Kubernetes label key.")
+    value: LabelValue = Field("", description="Taint value.")
+    effect: TaintEffect = Field("NO_SCHEDULE", description="NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE.")
+
+    @property
+    def kubernetes_effect(self) -> str:
+        """The Kubernetes spelling of the effect (NoSchedule), as pods and ASG tags use it."""
+        return "".join(part.capitalize() for part in self.effect.split("_"))
+
+
+class NodeGroupConfig(ConfigModel):
+    """One managed node group. `role` decides the JupyterHub labels and taints it gets."""
+
+    role: Literal["core", "user", "gpu"] = Field(description="core (hub, proxy), user or gpu.")
+    instance_types: list[InstanceType] = Field(min_length=1, description="EC2 instance types.")
+    capacity_type: CapacityType = Field("ON_DEMAND", description="ON_DEMAND or SPOT (EKS API values).")
+    min_size: int = Field(0, ge=0, description="Fewest nodes. Core >= 1; user and GPU 0.")
+    desired_size: int | None = Field(None, ge=0, description="Initial nodes; defaults to min_size.")
+    max_size: int = Field(ge=1, le=1000, description="Most nodes.")
+    disk_size: int = Field(50, ge=20, le=16384, description="Root volume GiB. Default 50.")
+    ami_type: AmiType = Field("AL2023_x86_64_STANDARD", description="EKS AMI type (API value).")
+    labels: dict[LabelKey, LabelValue] = Field({}, description="Extra node labels.")
+    taints: list[Taint] = Field([], description="Extra node taints.")
+    accelerator: LabelValue | None = Field(None, description="GPU groups: the GPU, e.g. nvidia-tesla-t4.")
+    gpus_per_node: int = Field(1, ge=1, le=16, description="GPU groups: GPUs per node. Default 1.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeGroupConfig:
+        problems = []
+        unique(self.instance_types, "instance type")
+        if not self.min_size <= self.desired <= self.max_size:
+            problems.append(
+                f"sizes must satisfy minSize <= desiredSize <= maxSize, got "
+                f"{self.min_size} <= {self.desired} <= {self.max_size}"
+            )
+        if self.role == "core" and self.min_size < 1:
+            problems.append("the core group must keep at least one node (minSize >= 1)")
+        if self.role != "core" and self.min_size != 0:
+            problems.append(f"{self.role} groups scale from zero: minSize must be 0")
+        arm = aws_catalog.ami_is_arm(self.ami_type)
+        wrong_arch = [t for t in self.instance_types if aws_catalog.is_arm(t) != arm]
+        if wrong_arch:
+            problems.append(f"{', '.join(wrong_arch)} do not match the {self.ami_type} architecture")
+        if self.role == "gpu":
+            if not aws_catalog.ami_is_nvidia(self.ami_type):
+                nvidia = [a for a in aws_catalog.ami_types() if aws_catalog.ami_is_nvidia(a)]
+                problems.append(f"a gpu group needs an NVIDIA AMI type, one of {', '.join(nvidia)}")
+            no_gpu = [t for t in self.instance_types if not aws_catalog.has_nvidia_gpu(t)]
+            if no_gpu:
+                problems.append(f"{', '.join(no_gpu)} have no NVIDIA GPU (gpu groups need one)")
+            if not self.accelerator:
+                problems.append("a gpu group needs `accelerator` (e.g. nvidia-tesla-t4)")
+        elif self.accelerator:
+            problems.append("`accelerator` is only for gpu groups")
+        if self.role == "user" and self.capacity_type == "SPOT" and len(self.instance_types) < 2:
+            problems.append(
+                "SPOT user groups need at least two instance types, so one empty spot pool cannot block them"
+            )
+        sizes = {t.split(".", 1)[1] for t in self.instance_types}
+        if self.role != "core" and len(sizes) > 1:
+            problems.append(
+                f"instance types of one group must share a size class so every node fits the same "
+                f"profiles; got sizes {', '.join(sorted(sizes))}"
+            )
+        fixed = self.role_labels("x")
+        clash = sorted(set(self.labels) & set(fixed))
+        if clash:
+            problems.append(f"labels {', '.join(clash)} are set by the {self.role} role and cannot be overridden")
+        taint_keys = [t.key for t in self.all_taints]
+        unique(taint_keys, "taint key")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+    def role_labels(self, name: str) -> dict[str, str]:
+        """The labels every group of this role carries (plus its own name)."""
+        purpose = "core" if self.role == "core" else "user"
+        labels = {NODE_PURPOSE_LABEL: purpose, NODE_GROUP_LABEL: name}
+        if self.role == "gpu":
+            labels[ACCELERATOR_LABEL] = self.accelerator or ""
+        return labels
+
+    def all_labels(self, name: str) -> dict[str, str]:
+        return {**self.labels, **self.role_labels(name)}
+
+    @property
+    def all_taints(self) -> list[Taint]:
+        """Role taints first: user nodes only take user pods, GPU nodes only pods that want a GPU."""
+        role_taints = []
+        if self.role in ("user", "gpu"):
+            role_taints.append(Taint(key=USER_TAINT_KEY, value="user"))
+        if self.role == "gpu":
+            role_taints.append(Taint(key=GPU_TAINT_KEY, value="present"))
+        return role_taints + list(self.taints)
