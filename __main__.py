@@ -53,6 +53,7 @@ autoscaler = ClusterAutoscaler(
     "autoscaler",
     ClusterAutoscalerArgs(
         config.autoscaler,
+        config.autoscaler_image_tag,
         config.region,
         config.cluster.name,
         cluster.oidc_provider_arn,

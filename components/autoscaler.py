@@ -41,6 +41,7 @@ class ClusterAutoscalerArgs:
     """The autoscaler's config, the cluster it serves and the node groups whose ASGs it scales."""
 
     config: AutoscalerConfig
+    image_tag: str
     region: str
     cluster_name: str
     oidc_provider_arn: pulumi.Input[str]
@@ -122,7 +123,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         computed = {
             "autoDiscovery": {"clusterName": args.cluster_name},
             "awsRegion": args.region,
-            "image": {"tag": args.config.image_tag},
+            "image": {"tag": args.image_tag},
             "rbac": {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": role.arn}}},
             "extraArgs": {
                 "expander": ",".join(args.config.expander),

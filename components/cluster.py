@@ -118,6 +118,12 @@ class Cluster(pulumi.ComponentResource):
             endpoint_private_access=config.endpoint_private_access,
             public_access_cidrs=list(config.public_access_cidrs),
             enabled_cluster_log_types=list(config.log_types),
+            # STANDARD: at the end of standard support AWS upgrades the control plane rather than bill
+            # extended support ($0.60/h instead of $0.10/h). docs/operations.md, Upgrades.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
+            # The chart's NetworkPolicies (hub, proxy, user servers) are inert unless the VPC CNI's
+            # policy agent enforces them.
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             opts=child,
         )
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)

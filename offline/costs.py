@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from stackconfig import kubernetes
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.stack import StackConfig
 
@@ -63,13 +64,30 @@ def node_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
     return instance_hour(group, prices) + group.disk_size * prices["gp3_gb_month"] / prices["hours_per_month"]
 
 
+def control_plane(config: StackConfig, prices: dict[str, Any]) -> CostLine:
+    """The control plane at the standard price, or the extended-support price once the stack pays it."""
+    version = kubernetes.versions()[config.cluster.kubernetes_version]
+    if config.cluster.support_type == "EXTENDED":
+        if version.in_extended_support(kubernetes.today()):
+            return CostLine(
+                "EKS control plane (extended support)",
+                prices["eks_control_plane_extended_hour"] * prices["hours_per_month"],
+            )
+        return CostLine(
+            f"EKS control plane (extended support from {version.end_of_standard_support}: "
+            f"${prices['eks_control_plane_extended_hour'] * prices['hours_per_month']:.0f})",
+            prices["eks_control_plane_hour"] * prices["hours_per_month"],
+        )
+    return CostLine("EKS control plane", prices["eks_control_plane_hour"] * prices["hours_per_month"])
+
+
 def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> IdleCost:
     prices = prices or load_prices()
     hours = prices["hours_per_month"]
     core_name, core = next((n, g) for n, g in config.node_groups.items() if g.role == "core")
     nats = 0 if config.network.existing else (config.network.az_count if config.network.nat_gateways == "perAz" else 1)
     lines = [
-        CostLine("EKS control plane", prices["eks_control_plane_hour"] * hours),
+        control_plane(config, prices),
         CostLine(
             f"NAT gateways x{nats} (with their public IPv4)",
             nats * (prices["nat_gateway_hour"] + prices["public_ipv4_hour"]) * hours,

@@ -75,6 +75,10 @@ def log_types() -> tuple[str, ...]:
     return enum("eks", "LogType")
 
 
+def support_types() -> tuple[str, ...]:
+    return enum("eks", "SupportType")
+
+
 def efs_performance_modes() -> tuple[str, ...]:
     return enum("efs", "PerformanceMode")
 

@@ -151,6 +151,8 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
             )
     if problems or config is None:
         raise ConfigError(problems)
+    for path, message in config.warnings():
+        pulumi.log.warn(f"{_key_path(tuple(path.split('.')))}: {message}")
     for key in placeholders(config):
         pulumi.log.warn(
             f"{PROJECT}:{key} is still the placeholder from the repository; set the real value "

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stackconfig import aws_catalog
+from stackconfig import aws_catalog, kubernetes
 from stackconfig.hub import HubConfig
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import (
@@ -23,11 +23,9 @@ from stackconfig.types import (
     EfsThroughputMode,
     LogType,
     Region,
+    SupportType,
     unique,
 )
-
-# Kubernetes minor versions this program is written and tested for (EKS standard support, 2026).
-KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 
 
 class ExistingNetwork(ConfigModel):
@@ -70,7 +68,15 @@ class ClusterConfig(ConfigModel):
     """The EKS control plane."""
 
     name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,99}$", description="EKS cluster name.")
-    kubernetes_version: str = Field(description=f"Pinned minor version, one of {KUBERNETES_VERSIONS}.")
+    kubernetes_version: str = Field(
+        description=f"Pinned minor version, one of {', '.join(kubernetes.versions())} "
+        "(stackconfig/kubernetes_versions.yaml)."
+    )
+    support_type: SupportType = Field(
+        "STANDARD",
+        description="At the end of standard support: STANDARD (AWS upgrades the control plane) or EXTENDED "
+        "(stays, billed $0.60/h instead of $0.10/h). Default STANDARD.",
+    )
     endpoint_public_access: bool = Field(True, description="Public API endpoint. Default true.")
     endpoint_private_access: bool = Field(True, description="Private API endpoint. Default true.")
     public_access_cidrs: list[Cidr] = Field(["0.0.0.0/0"], description="Who may reach the public endpoint.")
@@ -95,7 +101,7 @@ class ClusterConfig(ConfigModel):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        return aws_catalog.check_in(value, KUBERNETES_VERSIONS, "EKS Kubernetes version")
+        return aws_catalog.check_in(value, tuple(kubernetes.versions()), "EKS Kubernetes version")
 
     @field_validator("log_types")
     @classmethod
@@ -118,8 +124,11 @@ class AutoscalerConfig(ConfigModel):
     """The cluster autoscaler Helm release."""
 
     chart_version: str = Field("9.56.0", pattern=r"^\d+\.\d+\.\d+$", description="cluster-autoscaler chart.")
-    image_tag: str = Field(
-        "v1.34.2", pattern=r"^v1\.\d+\.\d+$", description="Image tag; its minor must match the cluster's."
+    image_tag: str | None = Field(
+        None,
+        pattern=r"^v1\.\d+\.\d+$",
+        description="Image tag; its minor must match the cluster's. Default: the newest patch of that minor "
+        "(stackconfig/kubernetes_versions.yaml).",
     )
     expander: list[Literal["least-waste", "random", "most-pods", "price", "priority", "least-nodes"]] = Field(
         ["least-waste"], min_length=1, description="Expanders in order of preference. Default least-waste."
@@ -205,13 +214,28 @@ class StackConfig(ConfigModel):
             problems.append(("nodeGroups", f"exactly one group must have role core, found {roles.count('core')}"))
         if "user" not in roles:
             problems.append(("nodeGroups", "at least one group must have role user"))
-        if self.autoscaler.image_tag.rsplit(".", 1)[0] != "v" + self.cluster.kubernetes_version:
+        if self.autoscaler_image_tag.rsplit(".", 1)[0] != "v" + self.cluster.kubernetes_version:
             problems.append(
                 (
                     "autoscaler.imageTag",
-                    f"{self.autoscaler.image_tag!r} must match cluster.kubernetesVersion "
+                    f"{self.autoscaler_image_tag!r} must match cluster.kubernetesVersion "
                     f"{self.cluster.kubernetes_version} (v{self.cluster.kubernetes_version}.x)",
                 )
             )
+        errors, _ = self._lifecycle()
+        problems += [("cluster.kubernetesVersion", e) for e in errors]
         problems += self.hub.problems_with(self.region, self.production, self.node_groups)
         return problems
+
+    def warnings(self) -> list[tuple[str, str]]:
+        """What deploys but needs attention soon, as (key path, message) pairs."""
+        _, warnings = self._lifecycle()
+        return [("cluster.kubernetesVersion", w) for w in warnings]
+
+    def _lifecycle(self) -> tuple[list[str], list[str]]:
+        return kubernetes.problems(self.cluster.kubernetes_version, self.cluster.support_type, kubernetes.today())
+
+    @property
+    def autoscaler_image_tag(self) -> str:
+        """The configured tag, or the newest patch of the cluster's minor."""
+        return self.autoscaler.image_tag or kubernetes.versions()[self.cluster.kubernetes_version].autoscaler

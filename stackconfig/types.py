@@ -85,6 +85,7 @@ TaintEffect = aws_value(aws_catalog.taint_effects, "EKS taint effect")
 LogType = aws_value(aws_catalog.log_types, "EKS control-plane log type")
 EfsPerformanceMode = aws_value(aws_catalog.efs_performance_modes, "EFS performance mode")
 EfsThroughputMode = aws_value(aws_catalog.efs_throughput_modes, "EFS throughput mode")
+SupportType = aws_value(aws_catalog.support_types, "EKS upgrade policy support type")
 Region = aws_value(aws_catalog.regions, "AWS region with EKS")
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
