@@ -44,6 +44,7 @@ storage = SharedStorage(
         cluster.oidc_provider_arn,
         cluster.oidc_issuer,
         config.hub.namespace,
+        config.hub.pod_security_level,
         nodes,
     ),
     on_cluster,

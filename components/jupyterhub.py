@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.helm_values import VALUES_DIR, deep_merge, load_values
-from stackconfig.hub import HubConfig, ProfileConfig
+from stackconfig.hub import HubConfig, ProfileConfig, memory_bytes
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
@@ -55,10 +55,7 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
         "mem_limit": profile.memory.limit,
         "node_selector": {NODE_GROUP_LABEL: profile.node_group},
         # Replaces the chart's user tolerations, so it lists every taint of the group, user one included.
-        "tolerations": [
-            {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.kubernetes_effect}
-            for t in group.all_taints
-        ],
+        "tolerations": tolerations(group),
     }
     if profile.gpus:
         override["extra_resource_limits"] = {"nvidia.com/gpu": str(profile.gpus)}
@@ -122,13 +119,7 @@ def computed_values(args: JupyterHubArgs, proxy_token: pulumi.Input[str]) -> dic
             "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn}},
         },
         "singleuser": singleuser,
-        "scheduling": {
-            "userPlaceholder": {
-                "replicas": hub.user_placeholders,
-                # Warm capacity where the default profile's servers start.
-                "extraPodSpec": {"nodeSelector": {NODE_GROUP_LABEL: default.node_group}},
-            }
-        },
+        "scheduling": placeholder_scheduling(default, args.node_groups[default.node_group], hub),
         "prePuller": {
             "extraImages": {
                 f"profile-{i}": dict(zip(("name", "tag"), image_parts(ref), strict=True))
@@ -142,6 +133,32 @@ def computed_values(args: JupyterHubArgs, proxy_token: pulumi.Input[str]) -> dic
             "maxAge": hub.culling.max_age,
         },
     }
+
+
+def server_requests(profile: ProfileConfig) -> dict[str, float | int]:
+    """What a server of the profile requests, as KubeSpawner writes it (memory in bytes, K/M/G/T = 1024^n)."""
+    return {"cpu": profile.cpu.guarantee, "memory": int(memory_bytes(profile.memory.guarantee))}
+
+
+def placeholder_scheduling(profile: ProfileConfig, group: NodeGroupConfig, hub: HubConfig) -> dict[str, Any]:
+    """Warm seats that hold exactly what a server of `profile` needs, on its node group (the chart would
+    otherwise size them by the singleuser defaults, a fraction of a real server). The chart gives
+    placeholders the user-pod tolerations; every profile sets its own, so these serve placeholders only."""
+    return {
+        "userPlaceholder": {
+            "replicas": hub.user_placeholders,
+            "resources": {"requests": server_requests(profile)},
+            "extraPodSpec": {"nodeSelector": {NODE_GROUP_LABEL: profile.node_group}},
+        },
+        "userPods": {"tolerations": tolerations(group)},
+    }
+
+
+def tolerations(group: NodeGroupConfig) -> list[dict[str, str]]:
+    """Tolerations of every taint of the group, user one included."""
+    return [
+        {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.kubernetes_effect} for t in group.all_taints
+    ]
 
 
 def _gated(hub: HubConfig) -> bool:

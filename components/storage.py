@@ -34,6 +34,7 @@ class SharedStorageArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     namespace: str
+    pod_security: str
     nodes: Sequence[pulumi.Resource]
 
 
@@ -125,9 +126,14 @@ class SharedStorage(pulumi.ComponentResource):
         self, name: str, args: SharedStorageArgs, mount_targets: list[aws.efs.MountTarget], driver: aws.eks.Addon
     ) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        # The hub's namespace is made here, once, because the claim must live in it.
+        # The hub's namespace is made here, once, because the claim must live in it. The API server
+        # refuses any pod in it that is looser than its Pod Security level.
         self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace), opts=child
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace, labels={"pod-security.kubernetes.io/enforce": args.pod_security}
+            ),
+            opts=child,
         )
         storage_class = k8s.storage.v1.StorageClass(
             f"{name}-storage-class",

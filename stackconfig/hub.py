@@ -182,6 +182,12 @@ class HubConfig(ConfigModel):
     privileged_user_pods: bool = Field(False, description="Run user pods privileged (apptainer, FUSE).")
     user_placeholders: int = Field(0, ge=0, le=100, description="Placeholder pods keeping warm capacity.")
 
+    @property
+    def pod_security_level(self) -> str:
+        """The strictest Pod Security Standard the hub's pods pass: the notebook's volume-fixing init
+        container runs as root (not `restricted`); privileged user pods need `privileged`."""
+        return "privileged" if self.privileged_user_pods else "baseline"
+
     @field_validator("certificate_arn")
     @classmethod
     def _acm(cls, value: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from offline.engine import FAKE_SECRETS, Plan
+from tests.charts import of_kind, render
 from tests.conftest import ROOT, plan_with, stack_config
 
 LB_ANNOTATIONS = {
@@ -256,3 +257,16 @@ def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[s
     from components.jupyterhub import image_parts
 
     assert image_parts(reference) == parts
+
+
+def test_placeholders_hold_a_real_seat_of_the_default_profile() -> None:
+    """Rendered by the chart: each placeholder requests what a Base server requests, on Base's node group."""
+    plan = plan_with("staging", set_={"hub.userPlaceholders": 2})
+    (placeholder,) = of_kind(render(release(plan)), "StatefulSet", "user-placeholder")
+    spec = placeholder["spec"]["template"]["spec"]
+    (pause,) = spec["containers"]
+    base = next(p for p in stack_config(plan)["dandihub:hub"]["profiles"] if p.get("default"))
+    assert pause["resources"] == {"requests": {"cpu": base["cpu"]["guarantee"], "memory": 16 * 1024**3}}
+    assert spec["nodeSelector"] == {"dandiarchive.org/node-group": base["nodeGroup"]}
+    assert spec["tolerations"] == _group_taints(plan, base["nodeGroup"])
+    assert placeholder["spec"]["replicas"] == 2
