@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from stackconfig import instances
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import ConfigModel, DnsLabel, Hostname, unique
 
@@ -21,6 +22,32 @@ DEFAULT_POST_START = [
     'git config --global user.email "${GITHUB_EMAIL}"',
     'git config --global user.name "${GITHUB_USER}"',
 ]
+
+
+def _misfits(profile: ProfileConfig, group: NodeGroupConfig) -> list[tuple[str, str]]:
+    """Where a server of the profile does not fit an empty node of the group's smallest instance type."""
+    if not set(group.instance_types) <= set(instances.known()):
+        return []  # the node group's own check names the unknown types
+    node = instances.smallest(list(group.instance_types))
+    where = (
+        f"for profile {profile.slug!r} does not fit node group {profile.node_group!r}: its smallest type "
+        f"{node.instance_type} gives pods {node.cpu:.2f} CPU and {node.memory_gib:.1f} GiB (after the VM "
+        "overhead, the kubelet's reservation and eviction threshold, and the add-on daemons; "
+        "stackconfig/instance_types.yaml)"
+    )
+    found = [
+        (f"cpu.{kind}", f"{value:g} CPU {where}")
+        for kind, value in (("guarantee", profile.cpu.guarantee), ("limit", profile.cpu.limit))
+        if value > node.cpu
+    ]
+    found += [
+        (f"memory.{kind}", f"{value} ({memory_bytes(value) / 1024**3:.1f} GiB) {where}")
+        for kind, value in (("guarantee", profile.memory.guarantee), ("limit", profile.memory.limit))
+        if memory_bytes(value) > node.memory_bytes
+    ]
+    if profile.gpus > node.gpus:
+        found.append(("gpus", f"{profile.gpus} GPUs {where.split(' gives')[0]} has {node.gpus}"))
+    return found
 
 
 def memory_bytes(value: str) -> float:
@@ -136,14 +163,15 @@ def _profile(
 
 
 # The old deployment's menu. MATLAB is now an image choice rather than a profile of its own; small
-# profiles get small nodes so a Tiny server never brings up a 32-CPU machine; the GPU guarantee
-# leaves room for the node's own daemons on a 32 GiB g4dn.2xlarge.
+# profiles get small nodes so a Tiny server never brings up a 32-CPU machine. Limits stay within what
+# the smallest node of the group gives pods (8-vCPU, 32 GiB nodes: 7.7 CPU, 28.3 GiB; 32-vCPU, 128 GiB
+# nodes: 31.6 CPU, 115 GiB), so one busy server cannot push its node into evicting the others.
 DEFAULT_PROFILES = [
     _profile("tiny", "Tiny", "user-small", (0.25, 2), ("512M", "2G")),
-    _profile("base", "Base", "user-small", (6, 12), ("16G", "32G"), default=True),
+    _profile("base", "Base", "user-small", (6, 7.5), ("16G", "28G"), default=True),
     _profile("medium", "Medium", "user-large", (12, 24), ("32G", "64G")),
-    _profile("large", "Large", "user-large", (24, 48), ("64G", "96G")),
-    _profile("gpu", "T4 GPU for inference", "gpu", (6, 8), ("24G", "30G"), gpus=1, images=["gpu"]),
+    _profile("large", "Large", "user-large", (24, 31), ("64G", "96G")),
+    _profile("gpu", "T4 GPU for inference", "gpu", (6, 7.5), ("24G", "28G"), gpus=1, images=["gpu"]),
 ]
 
 DEFAULT_IMAGES = {
@@ -242,6 +270,8 @@ class HubConfig(ConfigModel):
                         f"{profile.node_group!r} is a {group.role} group",
                     )
                 )
+            else:
+                problems += [(f"{where}.{key}", message) for key, message in _misfits(profile, group)]
             missing = [image for image in profile.images if image not in self.images]
             if missing:
                 problems.append(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stackconfig import aws_catalog
+from stackconfig import aws_catalog, instances
 from stackconfig.types import (
     AmiType,
     CapacityType,
@@ -59,6 +59,12 @@ class NodeGroupConfig(ConfigModel):
     def _consistent(self) -> NodeGroupConfig:
         problems = []
         unique(self.instance_types, "instance type")
+        unlisted = [t for t in self.instance_types if t not in instances.known()]
+        if unlisted:
+            problems.append(
+                f"{', '.join(unlisted)} not in stackconfig/instance_types.yaml; add vCPU, memory and max pods "
+                "(dated, with the source) so profiles can be checked against the node"
+            )
         if not self.min_size <= self.desired <= self.max_size:
             problems.append(
                 f"sizes must satisfy minSize <= desiredSize <= maxSize, got "

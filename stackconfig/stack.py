@@ -230,7 +230,14 @@ class StackConfig(ConfigModel):
     def warnings(self) -> list[tuple[str, str]]:
         """What deploys but needs attention soon, as (key path, message) pairs."""
         _, warnings = self._lifecycle()
-        return [("cluster.kubernetesVersion", w) for w in warnings]
+        found = [("cluster.kubernetesVersion", w) for w in warnings]
+        used = {p.node_group for p in self.hub.profiles}
+        found += [
+            (f"nodeGroups.{name}", f"no profile runs on the {group.role} group {name!r}: capacity nobody can reach")
+            for name, group in self.node_groups.items()
+            if group.role != "core" and name not in used
+        ]
+        return found
 
     def _lifecycle(self) -> tuple[list[str], list[str]]:
         return kubernetes.problems(self.cluster.kubernetes_version, self.cluster.support_type, kubernetes.today())

@@ -123,3 +123,27 @@ def test_real_values_raise_no_placeholder_warning() -> None:
         "hub.auth.githubClientId": "Ov23liAbCdEfGhIjKlMn",
     }
     assert plan_with("prod", set_=real).warnings == []
+
+
+def test_a_user_group_no_profile_runs_on_is_warned_about() -> None:
+    config = changed_config("staging")
+    config["dandihub:nodeGroups"]["user-large"] = {
+        "role": "user",
+        "capacityType": "SPOT",
+        "instanceTypes": ["m6i.8xlarge", "m6a.8xlarge"],
+        "maxSize": 5,
+    }
+    warnings = run_stack("staging", config=config).warnings
+    assert (
+        "dandihub:nodeGroups.user-large: no profile runs on the user group 'user-large': capacity nobody can reach"
+        in warnings
+    )
+    assert not [w for w in run_stack("staging").warnings if "no profile runs on" in w]
+
+
+def test_every_instance_type_of_the_stacks_is_in_the_instance_table() -> None:
+    from stackconfig import instances
+
+    for stack in STACKS:
+        for group in read_stack_config(stack)["dandihub:nodeGroups"].values():
+            assert set(group["instanceTypes"]) <= set(instances.known())

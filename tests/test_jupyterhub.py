@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from offline.engine import FAKE_SECRETS, Plan
+from stackconfig.hub import DEFAULT_PROFILES
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, plan_with, stack_config
 
@@ -128,19 +129,22 @@ def test_every_profile_lands_on_a_node_group_it_tolerates(plan: Plan) -> None:
         assert override["tolerations"] == _group_taints(plan, group)
 
 
-def test_default_menu_on_prod(prod: Plan) -> None:
+def test_prod_menu_is_the_default_menu_plus_workshops(prod: Plan) -> None:
     menu = {p["slug"]: p for p in values(prod)["singleuser"]["profileList"]}
-    assert list(menu) == ["tiny", "base", "medium", "large", "gpu"]
+    assert list(menu) == ["tiny", "base", "medium", "large", "workshop", "gpu"]
+    defaults = [p.model_dump(by_alias=True) for p in DEFAULT_PROFILES]
+    assert [p for p in prod.config.hub.model_dump(by_alias=True)["profiles"] if p["slug"] != "workshop"] == defaults
     ranges = {
         s: tuple(p["kubespawner_override"][k] for k in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"))
         for s, p in menu.items()
     }
     assert ranges == {
         "tiny": (0.25, 2, "512M", "2G"),
-        "base": (6, 12, "16G", "32G"),
+        "base": (6, 7.5, "16G", "28G"),
         "medium": (12, 24, "32G", "64G"),
-        "large": (24, 48, "64G", "96G"),
-        "gpu": (6, 8, "24G", "30G"),
+        "large": (24, 31, "64G", "96G"),
+        "workshop": (2, 4, "8G", "16G"),
+        "gpu": (6, 7.5, "24G", "28G"),
     }
     assert [s for s, p in menu.items() if p.get("default")] == ["base"]
     gpu = menu["gpu"]["kubespawner_override"]
@@ -157,10 +161,12 @@ def test_default_menu_on_prod(prod: Plan) -> None:
     assert [k for k, c in choices.items() if c["default"]] == ["standard"]
 
 
-def test_workshop_profile_uses_the_on_demand_group(staging: Plan) -> None:
-    (workshop,) = [p for p in values(staging)["singleuser"]["profileList"] if p["slug"] == "workshop"]
+def test_workshop_profile_uses_an_on_demand_group_from_zero(plan: Plan) -> None:
+    (workshop,) = [p for p in values(plan)["singleuser"]["profileList"] if p["slug"] == "workshop"]
     group = workshop["kubespawner_override"]["node_selector"]["dandiarchive.org/node-group"]
-    assert staging.one("eks:index:ManagedNodeGroup", f"cluster-{group}").inputs["capacityType"] == "ON_DEMAND"
+    inputs = plan.one("eks:index:ManagedNodeGroup", f"cluster-{group}").inputs
+    assert inputs["capacityType"] == "ON_DEMAND"
+    assert inputs["scalingConfig"]["minSize"] == 0
 
 
 def test_homes_and_shares_on_the_efs_claim(plan: Plan) -> None:
