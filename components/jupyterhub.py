@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
+NFS_FIXER = "nfs-fixer"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
 
@@ -86,7 +88,18 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
     return entry
 
 
-def computed_values(args: JupyterHubArgs, proxy_token: pulumi.Input[str]) -> dict[str, Any]:
+def with_home_mount(init_containers: list[dict[str, Any]], sub_path: str) -> list[dict[str, Any]]:
+    """The YAML's init containers, the ownership fixer given the user's home at /nfs: the same sub-path
+    as the home volume, so it prepares exactly the directory the notebook mounts."""
+    containers = copy.deepcopy(init_containers)
+    fixer = next(c for c in containers if c["name"] == NFS_FIXER)
+    fixer["volumeMounts"].insert(0, {"name": "home", "mountPath": "/nfs", "subPath": sub_path})
+    return containers
+
+
+def computed_values(
+    args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_init_containers: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The values that come from config and other resources, laid over the YAML files."""
     hub = args.config
     default = next((p for p in hub.profiles if p.default), hub.profiles[0])
@@ -96,7 +109,8 @@ def computed_values(args: JupyterHubArgs, proxy_token: pulumi.Input[str]) -> dic
         "image": {"name": default_repo, "tag": default_tag},
         "defaultUrl": hub.default_url,
         "startTimeout": hub.start_timeout,
-        "storage": {"static": {"pvcName": args.claim_name, "subPath": "home/{username}"}},
+        "storage": {"static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path}},
+        "initContainers": with_home_mount(yaml_init_containers, hub.home_sub_path),
         "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.profiles],
     }
     if hub.post_start:
@@ -218,10 +232,8 @@ class JupyterHub(pulumi.ComponentResource):
         proxy_token = random.RandomPassword(
             f"{name}-proxy-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
-        values = deep_merge(
-            load_values("jupyterhub", optional=(f"jupyterhub.{args.stack}",)),
-            computed_values(args, proxy_token.result),
-        )
+        base = load_values("jupyterhub", optional=(f"jupyterhub.{args.stack}",))
+        values = deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"]["initContainers"]))
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=RELEASE,

@@ -16,6 +16,10 @@ _IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:
 _MEMORY = re.compile(r"^(\d+(\.\d+)?)([KMGT])$")
 _ACM_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 
+# Where each user's home lives on the shared file system, as KubeSpawner templates: `safe` is KubeSpawner
+# 7's naming (z2jh 4), `escaped` the old hub's (KubeSpawner < 7), for homes copied from it.
+HOME_SUB_PATHS = {"safe": "home/{safe_username}", "escaped": "home/{escaped_username}"}
+
 DEFAULT_POST_START = [
     "gitpuller https://github.com/dandi/example-notebooks master dandi-notebooks",
     "datalad install https://github.com/dandi/dandisets",
@@ -207,8 +211,18 @@ class HubConfig(ConfigModel):
     start_timeout: int = Field(1200, ge=60, le=7200, description="Seconds a server may take to start.")
     default_url: str = Field("/lab", pattern=r"^/", description="Where a server opens. Default /lab.")
     post_start: list[str] = Field(DEFAULT_POST_START, description="Shell commands run as a server starts.")
+    home_names: Literal["safe", "escaped"] = Field(
+        "safe",
+        description="Home directory names: safe (KubeSpawner 7) or escaped (the old hub's, for homes copied "
+        "from it). Drives the home mount and the init container alike.",
+    )
     privileged_user_pods: bool = Field(False, description="Run user pods privileged (apptainer, FUSE).")
     user_placeholders: int = Field(0, ge=0, le=100, description="Placeholder pods keeping warm capacity.")
+
+    @property
+    def home_sub_path(self) -> str:
+        """The home's sub-path on the shared volume, a KubeSpawner template."""
+        return HOME_SUB_PATHS[self.home_names]
 
     @property
     def pod_security_level(self) -> str:

@@ -173,7 +173,7 @@ def test_homes_and_shares_on_the_efs_claim(plan: Plan) -> None:
     singleuser = values(plan)["singleuser"]
     storage = singleuser["storage"]
     assert storage["type"] == "static"
-    assert storage["static"] == {"pvcName": "efs-claim", "subPath": "home/{username}"}
+    assert storage["static"] == {"pvcName": "efs-claim", "subPath": "home/{safe_username}"}
     assert storage["homeMountPath"] == "/home/jovyan"
     mounts = {m["mountPath"]: m for m in storage["extraVolumeMounts"]}
     assert mounts["/shared"] == {"name": "home", "mountPath": "/shared", "subPath": "shared"}
@@ -187,7 +187,11 @@ def test_ownership_fixed_by_a_root_init_container_while_the_notebook_is_unprivil
     (fixer,) = singleuser["initContainers"]
     assert fixer["securityContext"] == {"runAsUser": 0}
     assert "chown 1000:100 /nfs /shared" in fixer["command"][-1]
-    assert {m["subPath"] for m in fixer["volumeMounts"]} == {"home/{username}", "shared", "readonly"}
+    assert {m["mountPath"]: m["subPath"] for m in fixer["volumeMounts"]} == {
+        "/nfs": "home/{safe_username}",
+        "/shared": "shared",
+        "/readonly": "readonly",
+    }
     assert (singleuser["uid"], singleuser["fsGid"]) == (1000, 100)
     assert "allowPrivilegeEscalation" not in singleuser
     assert "KubeSpawner" not in values(plan)["hub"]["config"]
@@ -276,3 +280,10 @@ def test_placeholders_hold_a_real_seat_of_the_default_profile() -> None:
     assert spec["nodeSelector"] == {"dandiarchive.org/node-group": base["nodeGroup"]}
     assert spec["tolerations"] == _group_taints(plan, base["nodeGroup"])
     assert placeholder["spec"]["replicas"] == 2
+
+
+def test_escaped_home_names_drive_the_home_volume_and_the_fixer_alike() -> None:
+    singleuser = values(plan_with("staging", set_={"hub.homeNames": "escaped"}))["singleuser"]
+    assert singleuser["storage"]["static"]["subPath"] == "home/{escaped_username}"
+    (fixer,) = singleuser["initContainers"]
+    assert {"name": "home", "mountPath": "/nfs", "subPath": "home/{escaped_username}"} in fixer["volumeMounts"]
