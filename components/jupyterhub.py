@@ -203,9 +203,16 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
     if _gated(args.config):
         # The extraConfig file swaps in its GitHub subclass (it runs after hub.config); these are its settings.
         config["DandiGitHubAuthenticator"] = {
-            "dandi_api_url": auth.dandi_api_url,
-            "dandi_api_token": args.secrets.dandi_api_token,
-            "registration_url": auth.registration_url,
+            "archives": [
+                {
+                    "name": archive.name,
+                    "display_name": archive.display_name,
+                    "api_url": archive.api_url,
+                    "token": args.secrets.archive_tokens[archive.name],
+                    "registration_url": archive.registration_url,
+                }
+                for archive in auth.archives
+            ]
         }
     else:
         # JupyterHub 5 admits nobody by default: without the DANDI gate, any GitHub user may log in.

@@ -62,6 +62,35 @@ def memory_bytes(value: str) -> float:
     return float(match.group(1)) * 1024 ** "KMGT".index(match.group(3)) * 1024
 
 
+class ArchiveConfig(ConfigModel):
+    """A DANDI-family archive (DANDI, EMBER, LINC) whose registered users may log in. Its API token is
+    the secret `dandihub:<name>ApiToken`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{1,30}$", description="Short name; the token is `<name>ApiToken`.")
+    display_name: str = Field(min_length=1, description="Name shown on the refusal page.")
+    api_url: str = Field(
+        pattern=r"^https://[a-z0-9.-]+(/[\w./-]*)?$", description="The archive API that lists registered users."
+    )
+    registration_url: str = Field(pattern=r"^https://", description="Where refused users are sent to register.")
+
+    @property
+    def token_key(self) -> str:
+        return archive_token_key(self.name)
+
+
+def archive_token_key(name: str) -> str:
+    """The secret config key of an archive's API token (dandi -> dandiApiToken)."""
+    return f"{name}ApiToken"
+
+
+DANDI_ARCHIVE = ArchiveConfig(
+    name="dandi",
+    display_name="DANDI",
+    api_url="https://api.dandiarchive.org/api",
+    registration_url="https://dandiarchive.org",
+)
+
+
 class AuthConfig(ConfigModel):
     """Who may log in."""
 
@@ -70,14 +99,11 @@ class AuthConfig(ConfigModel):
         None, pattern=r"^[A-Za-z0-9.]{10,64}$", description="The GitHub OAuth app's client id."
     )
     admin_users: list[str] = Field([], description="GitHub logins with admin rights; they always pass.")
-    require_dandi_user: bool = Field(True, description="Admit only users registered in the DANDI archive.")
-    dandi_api_url: str = Field(
-        "https://api.dandiarchive.org/api",
-        pattern=r"^https://[a-z0-9.-]+(/[\w./-]*)?$",
-        description="The archive API that lists registered users.",
+    require_dandi_user: bool = Field(
+        True, description="Admit only users registered in one of the archives (admins always pass)."
     )
-    registration_url: str = Field(
-        "https://dandiarchive.org", pattern=r"^https://", description="Where refused users are sent to register."
+    archives: list[ArchiveConfig] = Field(
+        [DANDI_ARCHIVE], min_length=1, description="The archives whose registered users may log in."
     )
 
     @field_validator("admin_users")
@@ -87,6 +113,12 @@ class AuthConfig(ConfigModel):
         if bad:
             raise ValueError(f"not GitHub logins: {', '.join(bad)}")
         unique([v.lower() for v in values], "admin user")
+        return values
+
+    @field_validator("archives")
+    @classmethod
+    def _archives(cls, values: list[ArchiveConfig]) -> list[ArchiveConfig]:
+        unique([a.name for a in values], "archive name")
         return values
 
     @model_validator(mode="after")

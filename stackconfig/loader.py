@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from stackconfig.hub import DANDI_ARCHIVE, archive_token_key
 from stackconfig.stack import StackConfig
 from stackconfig.types import model_in
 
@@ -25,9 +27,16 @@ class SecretSpec:
 
 
 GITHUB_CLIENT_SECRET = SecretSpec("githubClientSecret", "the GitHub OAuth app's client secret")
-DANDI_API_TOKEN = SecretSpec("dandiApiToken", "a DANDI archive API token, to check that users are registered")
 DUMMY_PASSWORD = SecretSpec("dummyPassword", "the shared password of the dummy authenticator")
-SECRET_SPECS = (GITHUB_CLIENT_SECRET, DANDI_API_TOKEN, DUMMY_PASSWORD)
+SECRET_SPECS = (GITHUB_CLIENT_SECRET, DUMMY_PASSWORD)
+# Each archive's API token (hub.auth.archives): `<name>ApiToken`, e.g. dandiApiToken.
+_ARCHIVE_TOKEN = re.compile(r"^[a-z][a-z0-9]{1,30}ApiToken$")
+
+
+def archive_token(name: str, display_name: str) -> SecretSpec:
+    return SecretSpec(
+        archive_token_key(name), f"an API token of the {display_name} archive, to check that users are registered"
+    )
 
 
 class ConfigError(pulumi.RunError):
@@ -44,8 +53,9 @@ class Secrets:
     """The secret config values, kept as secret Outputs; None where this stack does not need them."""
 
     github_client_secret: pulumi.Output[str] | None
-    dandi_api_token: pulumi.Output[str] | None
     dummy_password: pulumi.Output[str] | None
+    # By archive name (hub.auth.archives), when the archive gate is on.
+    archive_tokens: dict[str, pulumi.Output[str]]
 
 
 def _all_config() -> dict[str, Any]:
@@ -89,6 +99,7 @@ def _describe(error: ErrorDetails) -> str:
         known = [f.alias or n for n, f in model.model_fields.items()] if model else []
         if model is StackConfig:
             known = [k for k in known if k != "region"] + [s.key for s in SECRET_SPECS]
+            known.append(archive_token_key(DANDI_ARCHIVE.name))
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else "."
         return f"{path}: unknown key{hint} Known keys here: {', '.join(known)}"
@@ -110,7 +121,7 @@ def _raw_sections(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         raw["region"] = values["aws:region"]
     for key, value in values.items():
         namespace, _, name = key.partition(":")
-        if namespace != PROJECT or key in secret_names:
+        if namespace != PROJECT or key in secret_names or _ARCHIVE_TOKEN.match(name):
             continue
         if isinstance(value, str) and value[:1] in "{[":
             try:
@@ -163,7 +174,12 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
     def secret(spec: SecretSpec) -> pulumi.Output[str] | None:
         return secret_config.require_secret(spec.key) if spec in needed else None
 
-    return config, Secrets(secret(GITHUB_CLIENT_SECRET), secret(DANDI_API_TOKEN), secret(DUMMY_PASSWORD))
+    tokens = {
+        archive.name: secret_config.require_secret(archive.token_key)
+        for archive in config.hub.auth.archives
+        if archive_token(archive.name, archive.display_name) in needed
+    }
+    return config, Secrets(secret(GITHUB_CLIENT_SECRET), secret(DUMMY_PASSWORD), tokens)
 
 
 # The committed stack files carry these recognisable stand-ins for account-specific values.
@@ -188,7 +204,12 @@ def _needed_secrets(auth: dict[str, Any]) -> list[SecretSpec]:
     if kind == "github":
         needed.append(GITHUB_CLIENT_SECRET)
         if auth.get("requireDandiUser", True) not in (False, "false"):
-            needed.append(DANDI_API_TOKEN)
+            archives = auth.get("archives", [DANDI_ARCHIVE.model_dump(by_alias=True)])
+            needed += [
+                archive_token(a["name"], str(a.get("displayName", a["name"])))
+                for a in (archives if isinstance(archives, list) else [])
+                if isinstance(a, dict) and _ARCHIVE_TOKEN.match(f"{a.get('name')}ApiToken")
+            ]
     if kind == "dummy":
         needed.append(DUMMY_PASSWORD)
     return needed

@@ -42,11 +42,26 @@ def test_exact_login_match(login: str, response: Any, expected: bool) -> None:
     assert auth.is_registered(login, response) is expected
 
 
-def authenticator(fetch: Any, **settings: Any) -> Any:
+DANDI = {
+    "name": "dandi",
+    "display_name": "DANDI",
+    "api_url": "https://api-staging.dandiarchive.org/api",
+    "token": "t0ken",
+    "registration_url": "https://gui-staging.dandiarchive.org",
+}
+EMBER = {
+    "name": "ember",
+    "display_name": "EMBER",
+    "api_url": "https://api.ember.example.org/api/",
+    "token": "ember-t0ken",
+    "registration_url": "https://ember.example.org",
+}
+
+
+def authenticator(fetch: Any, archives: list[dict[str, str]] | None = None, **settings: Any) -> Any:
     config = Config()
     config.DandiGitHubAuthenticator.admin_users = {"dandibot"}
-    config.DandiGitHubAuthenticator.dandi_api_url = "https://api-staging.dandiarchive.org/api"
-    config.DandiGitHubAuthenticator.dandi_api_token = "t0ken"
+    config.DandiGitHubAuthenticator.archives = archives or [DANDI]
     for key, value in settings.items():
         setattr(config.DandiGitHubAuthenticator, key, value)
     instance = auth.DandiGitHubAuthenticator(config=config)
@@ -55,20 +70,22 @@ def authenticator(fetch: Any, **settings: Any) -> Any:
 
 
 class Fetch:
-    """Stands in for the archive and GitHub APIs, and remembers what was asked."""
+    """Stands in for the archive and GitHub APIs, and remembers what was asked. `by_host` answers (or
+    raises) per host; otherwise every call gets `answer` or raises `error`."""
 
-    def __init__(self, answer: Any = None, error: Exception | None = None) -> None:
-        self.answer, self.error, self.calls = answer, error, []
+    def __init__(self, answer: Any = None, error: Exception | None = None, by_host: dict[str, Any] | None = None):
+        self.answer, self.error, self.by_host, self.calls = answer, error, by_host or {}, []
 
     async def __call__(self, url: str, **kwargs: Any) -> Any:
         self.calls.append((url, kwargs))
-        if self.error:
-            raise self.error
-        return self.answer
+        answer = next((a for host, a in self.by_host.items() if f"//{host}/" in url), self.answer)
+        if isinstance(answer, Exception) or self.error:
+            raise answer if isinstance(answer, Exception) else self.error  # type: ignore[misc]
+        return answer
 
 
-def allowed(fetch: Fetch, login: str) -> bool:
-    instance = authenticator(fetch)
+def allowed(fetch: Fetch, login: str, archives: list[dict[str, str]] | None = None) -> bool:
+    instance = authenticator(fetch, archives)
     # The auth model as OAuthenticator.authenticate hands it to check_allowed.
     model = {
         "name": login,
@@ -142,15 +159,40 @@ def test_no_auth_state_no_environment() -> None:
     assert spawn(None, Fetch()) == {}
 
 
-def test_as_extra_config_it_installs_itself_with_a_helpful_refusal() -> None:
+def test_as_extra_config_it_installs_itself_with_a_refusal_listing_every_archive() -> None:
     config = Config()
-    config.DandiGitHubAuthenticator.registration_url = "https://gui-staging.dandiarchive.org"
+    config.DandiGitHubAuthenticator.archives = [DANDI, EMBER]
     namespace: dict[str, Any] = {"c": config, "__name__": "jupyterhub_config"}
     exec(compile(SOURCE.read_text(), str(SOURCE), "exec"), namespace)
     assert config.JupyterHub.authenticator_class is namespace["DandiGitHubAuthenticator"]
     message = config.DandiGitHubAuthenticator.custom_403_message
-    assert "https://gui-staging.dandiarchive.org" in message
-    assert "not (yet) an approved DANDI archive user" in message
+    assert "DANDI (https://gui-staging.dandiarchive.org) or EMBER (https://ember.example.org)" in message
+    assert "not (yet) an approved user" in message
+
+
+def test_a_user_of_any_archive_is_admitted_each_archive_asked_with_its_own_token() -> None:
+    fetch = Fetch(by_host={"api-staging.dandiarchive.org": [], "api.ember.example.org": [{"username": "neuro"}]})
+    assert allowed(fetch, "neuro", [DANDI, EMBER])
+    assert [(url, kw["headers"]["Authorization"]) for url, kw in fetch.calls] == [
+        ("https://api-staging.dandiarchive.org/api/users/search/?username=neuro", "token t0ken"),
+        ("https://api.ember.example.org/api/users/search/?username=neuro", "token ember-t0ken"),
+    ]
+
+
+def test_the_first_archive_that_admits_ends_the_search() -> None:
+    fetch = Fetch([{"username": "neuro"}])
+    assert allowed(fetch, "neuro", [DANDI, EMBER])
+    assert len(fetch.calls) == 1
+
+
+def test_an_archive_that_is_down_does_not_lock_out_the_users_of_another() -> None:
+    down = {"api-staging.dandiarchive.org": OSError("503"), "api.ember.example.org": [{"username": "neuro"}]}
+    assert allowed(Fetch(by_host=down), "neuro", [DANDI, EMBER])
+    assert not allowed(Fetch(by_host={**down, "api.ember.example.org": []}), "neuro", [DANDI, EMBER])
+
+
+def test_a_user_of_no_archive_is_refused() -> None:
+    assert not allowed(Fetch([{"username": "someone-else"}]), "neuro", [DANDI, EMBER])
 
 
 def test_importing_it_configures_nothing() -> None:

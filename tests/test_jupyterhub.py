@@ -47,7 +47,8 @@ def test_values_are_secret_and_hold_the_secrets(plan: Plan) -> None:
     assert "values" in release(plan).secret_inputs
     config = values(plan)["hub"]["config"]
     assert config["GitHubOAuthenticator"]["client_secret"] == FAKE_SECRETS["dandihub:githubClientSecret"]
-    assert config["DandiGitHubAuthenticator"]["dandi_api_token"] == FAKE_SECRETS["dandihub:dandiApiToken"]
+    (archive,) = config["DandiGitHubAuthenticator"]["archives"]
+    assert archive["token"] == FAKE_SECRETS["dandihub:dandiApiToken"]
 
 
 def test_github_login_per_stack(plan: Plan) -> None:
@@ -66,9 +67,25 @@ def test_github_login_per_stack(plan: Plan) -> None:
 
 def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
     gate = {p.stack: values(p)["hub"]["config"]["DandiGitHubAuthenticator"] for p in (staging, prod)}
-    assert gate["staging"]["dandi_api_url"] == "https://api-staging.dandiarchive.org/api"
-    assert gate["prod"]["dandi_api_url"] == "https://api.dandiarchive.org/api"
-    assert gate["staging"]["registration_url"] == "https://gui-staging.dandiarchive.org"
+    token = FAKE_SECRETS["dandihub:dandiApiToken"]
+    assert gate["staging"]["archives"] == [
+        {
+            "name": "dandi",
+            "display_name": "DANDI (staging)",
+            "api_url": "https://api-staging.dandiarchive.org/api",
+            "token": token,
+            "registration_url": "https://gui-staging.dandiarchive.org",
+        }
+    ]
+    assert gate["prod"]["archives"] == [
+        {
+            "name": "dandi",
+            "display_name": "DANDI",
+            "api_url": "https://api.dandiarchive.org/api",
+            "token": token,
+            "registration_url": "https://dandiarchive.org",
+        }
+    ]
     source = (ROOT / "values" / "jupyterhub_dandi_auth.py").read_text()
     for plan in (staging, prod):
         assert values(plan)["hub"]["extraConfig"] == {"dandi-auth": source}
@@ -287,3 +304,29 @@ def test_escaped_home_names_drive_the_home_volume_and_the_fixer_alike() -> None:
     assert singleuser["storage"]["static"]["subPath"] == "home/{escaped_username}"
     (fixer,) = singleuser["initContainers"]
     assert {"name": "home", "mountPath": "/nfs", "subPath": "home/{escaped_username}"} in fixer["volumeMounts"]
+
+
+EMBER = {
+    "name": "ember",
+    "displayName": "EMBER",
+    "apiUrl": "https://api-dandi.emberarchive.org/api",
+    "registrationUrl": "https://dandi.emberarchive.org",
+}
+
+
+def test_several_archives_each_with_its_own_secret_token() -> None:
+    archives = [*stack_config_archives("staging"), EMBER]
+    secrets = {**FAKE_SECRETS, "dandihub:emberApiToken": "offline-fake-ember-token"}
+    plan = plan_with("staging", secrets=secrets, set_={"hub.auth.archives": archives})
+    gate = values(plan)["hub"]["config"]["DandiGitHubAuthenticator"]["archives"]
+    assert [(a["name"], a["token"]) for a in gate] == [
+        ("dandi", FAKE_SECRETS["dandihub:dandiApiToken"]),
+        ("ember", "offline-fake-ember-token"),
+    ]
+    assert "values" in release(plan).secret_inputs
+
+
+def stack_config_archives(stack: str) -> list[dict]:
+    from offline.engine import read_stack_config
+
+    return read_stack_config(stack)["dandihub:hub"]["auth"]["archives"]

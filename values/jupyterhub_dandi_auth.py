@@ -1,4 +1,5 @@
-"""DANDI hub login: GitHub OAuth, admitted only if the GitHub login is a registered DANDI archive user.
+"""DANDI hub login: GitHub OAuth, admitted only if the GitHub login is a registered user of one of the
+configured archives (DANDI and its siblings, such as EMBER or LINC).
 
 This file runs inside the hub, as z2jh `hub.extraConfig` (where `c` is the hub's config); the
 Pulumi program loads it into the Helm values. It is also an importable module, for its unit tests.
@@ -11,11 +12,11 @@ from typing import Any
 from urllib.parse import quote
 
 from oauthenticator.github import GitHubOAuthenticator
-from traitlets import Unicode
+from traitlets import Dict, List
 
 
 def registered_logins(response: Any) -> set[str]:
-    """The logins in a DANDI `/users/search/` answer (a list, or a page with `results`), lowercased."""
+    """The logins in an archive's `/users/search/` answer (a list, or a page with `results`), lowercased."""
     users = response.get("results", []) if isinstance(response, dict) else response
     return {str(u.get("username", "")).lower() for u in users or [] if isinstance(u, dict)}
 
@@ -33,30 +34,46 @@ def primary_email(emails: Any) -> str | None:
     return None
 
 
-class DandiGitHubAuthenticator(GitHubOAuthenticator):
-    """GitHub login for users the DANDI archive knows; admins always pass; any API failure denies."""
+def refusal_message(archives: list[dict[str, str]]) -> str:
+    """The 403 page: where to register, for every archive that admits users here."""
+    places = " or ".join(f"{a.get('display_name', a['name'])} ({a['registration_url']})" for a in archives)
+    return (
+        "Your GitHub account is not (yet) an approved user of an archive this hub serves. Register with the "
+        f"same GitHub account at {places}, wait for the approval e-mail, then log in here again."
+    )
 
-    dandi_api_url = Unicode("https://api.dandiarchive.org/api", config=True, help="DANDI archive API root.")
-    dandi_api_token = Unicode("", config=True, help="Token of a DANDI account allowed to search users.")
-    registration_url = Unicode("https://dandiarchive.org", config=True, help="Where to register.")
+
+class DandiGitHubAuthenticator(GitHubOAuthenticator):
+    """GitHub login for users one of the archives knows; admins always pass; an archive that cannot be
+    asked admits nobody (the next one is still asked)."""
+
+    archives = List(
+        Dict(),
+        config=True,
+        help="Archives asked in turn: name, display_name, api_url, token (may search users), registration_url.",
+    )
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
         if await super().check_allowed(username, auth_model):
             return True
-        url = f"{self.dandi_api_url.rstrip('/')}/users/search/?username={quote(username)}"
+        for archive in self.archives:
+            if await self._registered_in(archive, username):
+                return True
+        self.log.warning("%s is not a registered user of %s", username, ", ".join(a["name"] for a in self.archives))
+        return False
+
+    async def _registered_in(self, archive: dict[str, str], username: str) -> bool:
+        url = f"{archive['api_url'].rstrip('/')}/users/search/?username={quote(username)}"
         try:
             response = await self.httpfetch(
                 url,
-                label="checking DANDI registration",
-                headers={"Authorization": f"token {self.dandi_api_token}", "Accept": "application/json"},
+                label=f"checking {archive['name']} registration",
+                headers={"Authorization": f"token {archive['token']}", "Accept": "application/json"},
             )
         except Exception as error:
-            self.log.error("DANDI registration check for %s failed, denying: %s", username, error)
+            self.log.error("%s registration check for %s failed, not admitting: %s", archive["name"], username, error)
             return False
-        if is_registered(username, response):
-            return True
-        self.log.warning("%s is not a registered DANDI user", username)
-        return False
+        return is_registered(username, response)
 
     async def pre_spawn_start(self, user: Any, spawner: Any) -> None:
         """Give the server the user's GitHub identity, for git and the DANDI CLI."""
@@ -87,13 +104,10 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
 
 
 def configure(config: Any) -> None:
-    """Make this the hub's authenticator, with a refusal page that says how to get in."""
+    """Make this the hub's authenticator, with a refusal page that says where to register."""
     config.JupyterHub.authenticator_class = DandiGitHubAuthenticator
-    registration = config.DandiGitHubAuthenticator.get("registration_url", "https://dandiarchive.org")
-    config.DandiGitHubAuthenticator.custom_403_message = (
-        "Your GitHub account is not (yet) an approved DANDI archive user. Register with the same GitHub "
-        f"account at {registration}, wait for the approval e-mail, then log in here again."
-    )
+    archives = config.DandiGitHubAuthenticator.get("archives", [])
+    config.DandiGitHubAuthenticator.custom_403_message = refusal_message(list(archives))
 
 
 if "c" in globals():  # executed by the hub as extraConfig, where `c` is the hub's config object
