@@ -222,10 +222,23 @@ class StackConfig(ConfigModel):
                     f"{self.cluster.kubernetes_version} (v{self.cluster.kubernetes_version}.x)",
                 )
             )
+        problems += self._production_rules()
         errors, _ = self._lifecycle()
         problems += [("cluster.kubernetesVersion", e) for e in errors]
         problems += self.hub.problems_with(self.region, self.production, self.node_groups)
         return problems
+
+    def _production_rules(self) -> list[tuple[str, str]]:
+        """What the policy pack refuses on production and the config alone decides, refused here too, so a
+        local `pulumi up` (which loads no policy pack) is as safe as CI. The dummy-auth rule is in HubConfig."""
+        if not self.production:
+            return []
+        efs = self.storage.efs
+        rules = [
+            ("storage.efs.protect", efs.protect, "production protects the home file system (protect: true)"),
+            ("storage.efs.backups", efs.backups, "production backs up the home file system (backups: true)"),
+        ]
+        return [(path, message) for path, holds, message in rules if not holds]
 
     def warnings(self) -> list[tuple[str, str]]:
         """What deploys but needs attention soon, as (key path, message) pairs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from offline.engine import Plan, RecordedResource
 from policies.rules import RULES, Rule
-from tests.conftest import ROOT, plan_with
+from tests.conftest import ROOT
 
 TAGS = json.dumps({"tags": {"Project": "dandihub", "Stack": "prod", "Owner": "dandi", "CostCenter": "x"}})
 
@@ -132,8 +133,13 @@ def test_both_stacks_pass_every_rule(plan: Plan) -> None:
     assert all_violations(plan) == []
 
 
-def test_an_unprotected_prod_file_system_is_caught() -> None:
-    found = all_violations(plan_with("prod", set_={"storage.efs.protect": False}))
+def test_an_unprotected_prod_file_system_is_caught_by_the_pack_too(prod: Plan) -> None:
+    """The config check refuses this first (tests/configs/efs-protect.error.production.yaml); the pack is the
+    second line, for a state edited by hand: the recorded file system with its protection taken off."""
+    efs = prod.one(EFS)
+    unprotected = Plan(prod.stack, [dataclasses.replace(r, protect=False) if r is efs else r for r in prod.resources],
+                       prod.outputs, prod.secret_outputs)  # fmt: skip
+    found = all_violations(unprotected)
     assert found == [
         "efs-protected-on-production: storage-efs: On production the home file system must be protected "
         "(storage.efs.protect: true)."
@@ -160,3 +166,18 @@ def test_the_pack_starts_under_pulumi_policy() -> None:
     finally:
         process.kill()
         process.wait()
+
+
+# The pack's production rules that the stack config alone decides, and the bad-config fixture showing the
+# config check refuses the same thing before anything is created (tests/configs, run by test_config.py).
+CONFIG_DECIDED_PRODUCTION_RULES = {
+    "efs-protected-on-production": "efs-protect.error.production.yaml",
+    "no-dummy-auth-on-production": "dummy-auth.error.production.yaml",
+}
+
+
+def test_every_production_rule_of_the_pack_is_also_a_config_check() -> None:
+    production_rules = {r.name for r in RULES if "production" in r.name}
+    assert production_rules == set(CONFIG_DECIDED_PRODUCTION_RULES)
+    for fixture in CONFIG_DECIDED_PRODUCTION_RULES.values():
+        assert (ROOT / "tests" / "configs" / fixture).exists()
