@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from offline import preflight
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
 
@@ -104,6 +105,7 @@ def main(argv: list[str]) -> int:
         print(f"no such stack: {', '.join(unknown)}; stacks: {', '.join(stacks())}", file=sys.stderr)
         return 2
     status = 0
+    print(preflight.render(preflight.check()), end="\n\n")
     for stack in chosen:
         try:
             print(render(run_stack(stack)))
