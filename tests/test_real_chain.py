@@ -1,0 +1,324 @@
+"""The whole chain with the real upstream code: every chart rendered by Helm's engine from the values its
+release sends; every Kubernetes object validated against the cluster minor's OpenAPI schemas (strict);
+the hub's configuration loaded by the chart's own loader; every user pod built by the real KubeSpawner,
+placed on the recorded node groups and fitted to their nodes. Test-only: nothing here changes what is
+deployed (README, What the offline tests cannot show)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from oauthenticator.github import GitHubOAuthenticator
+
+from offline.engine import Plan
+from offline.spawner import expand
+from tests.charts import Manifest, of_kind, pod_specs, render
+from tests.conftest import plan_with
+from tests.hub_chain import authenticator_class, load_hub_config, unrecognised_settings, user_pod
+from tests.pod_security import baseline_violations
+from tests.scheduling import NodeGroup, landing_groups, limits, node_groups, requests, room_left
+
+# A login whose safe and escaped home names differ (it starts with a digit), so a mismatch shows.
+LOGIN = "1abc"
+AUTH_STATE = {"access_token": "gh-token", "github_user": {"login": LOGIN, "email": "user@example.org"}}
+EXISTING_VPC = {
+    "vpcId": "vpc-0123456789abcdef0",
+    "publicSubnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+    "privateSubnetIds": ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"],
+}
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "staging": ("staging", {}),
+    "prod": ("prod", {}),
+    "dummy-auth": ("staging", {"hub.auth": {"type": "dummy", "adminUsers": ["satra"]}}),
+    "privileged-with-placeholders": ("staging", {"hub.privilegedUserPods": True, "hub.userPlaceholders": 2}),
+    "no-archive-gate": ("staging", {"hub.auth.requireDandiUser": False}),
+    "existing-vpc": ("staging", {"network.existing": EXISTING_VPC}),
+    "escaped-homes": ("prod", {"hub.homeNames": "escaped"}),
+}
+
+
+@dataclass
+class Chain:
+    """One variant's plan and what the real upstream code makes of it (computed once, when first asked)."""
+
+    name: str
+    plan: Plan
+    workdir: Path
+    _pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def rendered(self) -> dict[str, list[Manifest]]:
+        return {r.name: render(r) for r in self.plan.of_type("kubernetes:helm.sh/v3:Release")}
+
+    @property
+    def hub(self) -> list[Manifest]:
+        return self.rendered["hub-release"]
+
+    @functools.cached_property
+    def hub_config(self) -> Any:
+        return load_hub_config(self.hub, self.workdir / "hub", self.plan.config.hub.namespace)
+
+    @functools.cached_property
+    def groups(self) -> dict[str, NodeGroup]:
+        return node_groups(self.plan)
+
+    @functools.cached_property
+    def daemons(self) -> list[dict[str, Any]]:
+        """Pod specs of every rendered DaemonSet: they take their share of each node they land on."""
+        return [m["spec"]["template"]["spec"] for ms in self.rendered.values() for m in of_kind(ms, "DaemonSet")]
+
+    def choices(self) -> dict[str, dict[str, list[str]] | None]:
+        """Every spawn a user can ask for: each profile with each of its images, and no choice at all."""
+        spawns: dict[str, dict[str, list[str]] | None] = {"(no choice)": None}
+        for profile in self.plan.config.hub.profiles:
+            for image in profile.images:
+                form = {"profile": [profile.slug]}
+                if len(profile.images) > 1:
+                    form[f"profile-option-{profile.slug}--image"] = [image]
+                spawns[f"{profile.slug}/{image}"] = form
+        return spawns
+
+    def pod(self, choice: str) -> dict[str, Any]:
+        if choice not in self._pods:
+            self._pods[choice] = user_pod(self.hub_config, LOGIN, self.choices()[choice], AUTH_STATE)
+        return self._pods[choice]
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    stack, changes = VARIANTS[request.param]
+    return Chain(request.param, plan_with(stack, set_=changes), tmp_path_factory.mktemp(request.param))
+
+
+def kubernetes_version(plan: Plan) -> str:
+    return f"{plan.config.cluster.kubernetes_version}.0"
+
+
+def program_objects(plan: Plan) -> list[Manifest]:
+    """The Kubernetes objects the program creates itself, as manifests."""
+    objects = []
+    for r in plan.resources:
+        match = re.fullmatch(r"kubernetes:([\w.]+)/(v\w+):(\w+)", r.type)
+        if not match or r.read_id or match.group(1) == "helm.sh":
+            continue
+        group, version, kind = match.groups()
+        objects.append({**r.inputs, "apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind})
+    return objects
+
+
+def validation_errors(objects: list[Manifest], version: str) -> list[str]:
+    errors = []
+    for o in objects:
+        try:
+            kubernetes_validate.validate(o, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{o['kind']}/{o['metadata'].get('name')}: {error.message}")
+    return errors
+
+
+# Charts ------------------------------------------------------------------------------------------------
+
+
+def test_every_chart_renders_from_the_values_its_release_sends(chain: Chain) -> None:
+    """Helm's own engine: the chart's values schema, then every template (a failure is Helm's message)."""
+    assert {name: bool(manifests) for name, manifests in chain.rendered.items()} == dict.fromkeys(chain.rendered, True)
+    assert {"hub-release", "autoscaler-release"} <= set(chain.rendered)
+
+
+def test_every_kubernetes_object_validates_against_the_clusters_own_version(chain: Chain) -> None:
+    objects = [m for ms in chain.rendered.values() for m in ms] + program_objects(chain.plan)
+    assert {"Namespace", "StorageClass", "PersistentVolume", "PersistentVolumeClaim"} <= {o["kind"] for o in objects}
+    assert validation_errors(objects, kubernetes_version(chain.plan)) == []
+
+
+def test_validation_is_strict() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": [], "nodeSelektor": {}}}
+    assert validation_errors([pod], "1.35.0") == [
+        "Pod/x: Additional properties are not allowed ('nodeSelektor' was unexpected)"
+    ]
+
+
+# The hub's configuration --------------------------------------------------------------------------------
+
+
+def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Chain) -> None:
+    assert unrecognised_settings(chain.hub_config) == []
+    auth = chain.plan.config.hub.auth
+    cls = authenticator_class(chain.hub_config)
+    if auth.type == "dummy":
+        assert cls.__name__ == "DummyAuthenticator"
+    elif auth.require_dandi_user:
+        # The extraConfig ran: its GitHub subclass, asking each configured archive.
+        assert cls.__name__ == "DandiGitHubAuthenticator" and issubclass(cls, GitHubOAuthenticator)
+        archives = chain.hub_config.DandiGitHubAuthenticator.archives
+        assert [a["name"] for a in archives] == [a.name for a in auth.archives]
+        assert "Register with the same GitHub account" in chain.hub_config.DandiGitHubAuthenticator.custom_403_message
+    else:
+        assert cls is GitHubOAuthenticator
+        assert chain.hub_config.GitHubOAuthenticator.allow_all is True
+
+
+def test_the_unrecognised_setting_check_has_teeth(staging: Plan, tmp_path: Path) -> None:
+    config = load_hub_config(render(staging.one("kubernetes:helm.sh/v3:Release", "hub-release")), tmp_path, "dandihub")
+    config.KubeSpawner.cpu_guarante = 1
+    config.Nonsense.x = 1
+    assert unrecognised_settings(config) == ["KubeSpawner.cpu_guarante", "Nonsense (no such class)"]
+
+
+# User pods ----------------------------------------------------------------------------------------------
+
+
+POD_VARIANTS = ["staging", "prod", "dummy-auth", "privileged-with-placeholders", "escaped-homes"]
+
+
+def home_mismatch(pod: dict[str, Any], claim: str, expected: str) -> list[str]:
+    """How the pod's home and shares differ from the intended EFS claim and sub-paths ([] when right)."""
+    spec = pod["spec"]
+    (notebook,) = spec["containers"]
+    claims = {v["name"]: (v.get("persistentVolumeClaim") or {}).get("claimName") for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for m in notebook["volumeMounts"]}
+    (fixer,) = [c for c in spec["initContainers"] if c["name"] == "nfs-fixer"]
+    fixer_mounts = {m["mountPath"]: m for m in fixer["volumeMounts"]}
+    wanted = {"/home/jovyan": expected, "/shared": "shared", "/readonly": "readonly"}
+    found = [
+        f"{path}: {mounts.get(path)}"
+        for path, sub in wanted.items()
+        if path not in mounts or mounts[path].get("subPath") != sub or claims[mounts[path]["name"]] != claim
+    ]
+    if fixer_mounts["/nfs"]["subPath"] != mounts["/home/jovyan"]["subPath"]:
+        found.append(f"the fixer prepares {fixer_mounts['/nfs']['subPath']}, the notebook mounts {expected}")
+    return found
+
+
+def _check_pod(chain: Chain, choice: str) -> list[str]:
+    """Every promise about one user pod; [] when all hold."""
+    pod = chain.pod(choice)
+    spec = pod["spec"]
+    hub = chain.plan.config.hub
+    slug = choice.split("/")[0]
+    profile = next((p for p in hub.profiles if p.slug == slug), None) or next(
+        (p for p in hub.profiles if p.default), hub.profiles[0]
+    )
+    problems = validation_errors([pod], kubernetes_version(chain.plan))
+    landing = landing_groups(spec, chain.groups)
+    if landing != {profile.node_group}:
+        problems.append(f"lands on {sorted(landing)}, not only on {profile.node_group}")
+    short = {k: v for k, v in room_left(spec, chain.groups[profile.node_group], chain.daemons).items() if v < 0}
+    if short:
+        problems.append(f"does not fit {profile.node_group}: short of {short}")
+    expected = expand(LOGIN, hub.home_sub_path)
+    problems += home_mismatch(pod, "efs-claim", expected)
+    (notebook,) = spec["containers"]
+    image = hub.images[choice.split("/")[1]].image if "/" in choice else hub.images[profile.images[0]].image
+    if notebook["image"] != image:
+        problems.append(f"runs {notebook['image']}, not {image}")
+    # An extended resource's request equals its limit.
+    if limits(spec).get("nvidia.com/gpu", 0) != profile.gpus:
+        problems.append(f"asks for {limits(spec).get('nvidia.com/gpu')} GPUs, not {profile.gpus}")
+    context = notebook.get("securityContext") or {}
+    if bool(context.get("privileged")) != hub.privileged_user_pods or context.get("runAsUser", 0) == 0:
+        problems.append(f"notebook security context {context}")
+    violations = baseline_violations(spec)
+    if violations and hub.pod_security_level == "baseline":
+        problems.append(f"breaks Pod Security baseline: {violations}")
+    return problems
+
+
+@pytest.mark.parametrize("chain", POD_VARIANTS, indirect=True)
+def test_every_user_pod_lands_on_its_group_fits_its_node_and_mounts_its_home(chain: Chain) -> None:
+    found = {choice: _check_pod(chain, choice) for choice in chain.choices()}
+    assert {choice: problems for choice, problems in found.items() if problems} == {}
+    assert len(found) == 1 + sum(len(p.images) for p in chain.plan.config.hub.profiles)
+
+
+@pytest.mark.parametrize("chain", ["staging"], indirect=True)
+def test_the_pod_checks_have_teeth(chain: Chain) -> None:
+    """A dropped toleration, a wrong sub-path and a profile too big for its node each fail a check."""
+    pod = copy.deepcopy(chain.pod("gpu/gpu"))
+    pod["spec"]["tolerations"] = [t for t in pod["spec"]["tolerations"] if t["key"] != "nvidia.com/gpu"]
+    assert landing_groups(pod["spec"], chain.groups) == set()
+    pod = copy.deepcopy(chain.pod("base/standard"))
+    (fixer,) = pod["spec"]["initContainers"]
+    fixer["volumeMounts"][0]["subPath"] = f"home/{LOGIN}"
+    assert home_mismatch(pod, "efs-claim", expand(LOGIN, "home/{safe_username}")) == [
+        "the fixer prepares home/1abc, the notebook mounts home/x-1abc---57cb980e"
+    ]
+    pod["spec"]["containers"][0]["resources"]["limits"]["memory"] = 32 * 1024**3
+    assert room_left(pod["spec"], chain.groups["user-small"], chain.daemons)["memory"] < 0
+
+
+@pytest.mark.parametrize("chain", ["privileged-with-placeholders"], indirect=True)
+def test_placeholders_request_what_the_default_profiles_server_requests(chain: Chain) -> None:
+    (placeholder,) = of_kind(chain.hub, "StatefulSet", "user-placeholder")
+    spec = placeholder["spec"]["template"]["spec"]
+    server = chain.pod("(no choice)")["spec"]
+    assert requests(spec) == {k: v for k, v in requests(server).items() if k in ("cpu", "memory")}
+    assert landing_groups(spec, chain.groups) == landing_groups(server, chain.groups) == {"user-small"}
+
+
+# Add-ons ------------------------------------------------------------------------------------------------
+
+
+def discovered_clusters(deployment: Manifest) -> list[str]:
+    """Clusters whose ASGs the autoscaler's auto-discovery matches (by the per-cluster tag)."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    flags = [a for a in container.get("command", []) + container.get("args", []) if "node-group-auto-discovery" in a]
+    return [m for f in flags for m in re.findall(r"k8s\.io/cluster-autoscaler/([\w-]+)(?:,|$)", f) if m != "enabled"]
+
+
+def asg_clusters(plan: Plan, groups: dict[str, NodeGroup]) -> dict[str, set[str]]:
+    """Per user and GPU group, the clusters its ASG is tagged as owned by."""
+    tags: dict[str, set[str]] = {}
+    for r in plan.of_type("aws:autoscaling/tag:Tag"):
+        key = r.inputs["tag"]["key"]
+        group = max((g for g in groups if r.name.startswith(f"autoscaler-{g}-")), key=len)
+        if re.fullmatch(r"k8s\.io/cluster-autoscaler/[\w-]+", key) and not key.endswith("/enabled"):
+            tags.setdefault(group, set()).add(key.rsplit("/", 1)[1])
+    return tags
+
+
+def test_the_autoscaler_discovers_exactly_this_clusters_groups_from_core_nodes(chain: Chain) -> None:
+    (deployment,) = of_kind(chain.rendered["autoscaler-release"], "Deployment")
+    cluster = chain.plan.config.cluster.name
+    assert discovered_clusters(deployment) == [cluster]
+    user_groups = {n for n, g in chain.groups.items() if g.role == "user"}
+    assert asg_clusters(chain.plan, chain.groups) == {group: {cluster} for group in user_groups}
+    spec = deployment["spec"]["template"]["spec"]
+    assert landing_groups(spec, chain.groups) == {n for n, g in chain.groups.items() if g.role == "core"}
+    (account,) = of_kind(chain.rendered["autoscaler-release"], "ServiceAccount")
+    assert spec["serviceAccountName"] == account["metadata"]["name"] == "cluster-autoscaler"
+    assert re.fullmatch(
+        r"arn:aws:iam::\d{12}:role/.+", account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    )
+    (container,) = spec["containers"]
+    assert container["image"].rsplit(":", 1)[1].startswith(f"v{chain.plan.config.cluster.kubernetes_version}.")
+
+
+def test_the_discovery_check_has_teeth(staging: Plan) -> None:
+    (deployment,) = of_kind(render(staging.one("kubernetes:helm.sh/v3:Release", "autoscaler-release")), "Deployment")
+    broken = copy.deepcopy(deployment)
+    (container,) = broken["spec"]["template"]["spec"]["containers"]
+    container["command"] = [a.replace("dandihub-staging", "someone-else") for a in container["command"]]
+    assert discovered_clusters(broken) == ["someone-else"]
+
+
+def test_the_device_plugin_runs_on_every_gpu_group_and_nowhere_else(chain: Chain) -> None:
+    """The chart's MPS control daemon only runs on nodes labelled for MPS sharing, which no group is."""
+    gpu_groups = {n for n, g in chain.groups.items() if "k8s.amazonaws.com/accelerator" in g.labels}
+    releases = [r for r in chain.rendered if "nvidia" in r]
+    assert bool(releases) == bool(gpu_groups)
+    for release in releases:
+        landing = {
+            name: landing_groups(spec, chain.groups) for name, spec in pod_specs(chain.rendered[release]).items()
+        }
+        assert landing == {
+            "DaemonSet/nvidia-device-plugin": gpu_groups,
+            "DaemonSet/nvidia-device-plugin-mps-control-daemon": set(),
+        }
