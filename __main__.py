@@ -26,7 +26,12 @@ network = Network("network", NetworkArgs(config.network, config.cluster.name), o
 cluster = Cluster(
     "cluster",
     ClusterArgs(
-        config.cluster, config.node_groups, network.vpc_id, network.public_subnet_ids, network.private_subnet_ids
+        config.cluster,
+        config.node_groups,
+        network.vpc_id,
+        network.public_subnet_ids,
+        network.private_subnet_ids,
+        network.private_subnets,
     ),
     on_aws,
 )
@@ -59,7 +64,7 @@ autoscaler = ClusterAutoscaler(
         config.cluster.name,
         cluster.oidc_provider_arn,
         cluster.oidc_issuer,
-        config.node_groups,
+        cluster.placed_groups,
         cluster.node_group_asg_names,
     ),
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=nodes)),

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from components.helm_values import deep_merge, load_values
 from components.irsa import service_account_role
+from components.node_groups import PlacedGroup
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.stack import AutoscalerConfig
 
@@ -46,7 +47,7 @@ class ClusterAutoscalerArgs:
     cluster_name: str
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
-    node_groups: dict[str, NodeGroupConfig]
+    node_groups: list[PlacedGroup]
     asg_names: Mapping[str, pulumi.Input[str]]
 
 
@@ -109,13 +110,12 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             policy_arns={"autoscaling": policy.arn},
             parent=self,
         )
-        for group_name, group in args.node_groups.items():
-            if group.role == "core":
-                continue
-            for key, value in asg_tags(args.cluster_name, group_name, group).items():
+        # Every group, core ones included: a hub pending on its volume's zone scales that zone's core group.
+        for placed in args.node_groups:
+            for key, value in asg_tags(args.cluster_name, placed.config_name, placed.config).items():
                 aws.autoscaling.Tag(
-                    f"{name}-{group_name}-{_tag_slug(key)}",
-                    autoscaling_group_name=args.asg_names[group_name],
+                    f"{name}-{placed.key}-{_tag_slug(key)}",
+                    autoscaling_group_name=args.asg_names[placed.key],
                     # The node launches with its own labels; these tags only describe it to the autoscaler.
                     tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
                     opts=child,

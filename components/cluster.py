@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -14,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.helm_values import load_values
 from components.irsa import addon_with_role
-from components.node_groups import asg_name, managed_node_group
+from components.node_groups import PlacedGroup, asg_name, managed_node_group, placed_groups
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.stack import ClusterConfig
 
@@ -39,6 +40,8 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     public_subnet_ids: pulumi.Input[list[str]]
     private_subnet_ids: pulumi.Input[list[str]]
+    # The same private subnets by zone (AZ name; in an existing VPC, the subnet id), for per-zone groups.
+    private_subnets: Mapping[str, pulumi.Input[str]]
 
 
 def needs_device_plugin(node_groups: dict[str, NodeGroupConfig]) -> bool:
@@ -55,6 +58,7 @@ class Cluster(pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
+    placed_groups: list[PlacedGroup]
     node_groups: dict[str, eks.ManagedNodeGroup]
     node_group_asg_names: dict[str, pulumi.Output[str]]
     kubernetes_provider: k8s.Provider
@@ -133,18 +137,18 @@ class Cluster(pulumi.ComponentResource):
         self.node_role_arn = self.node_role.arn
         self.kubernetes_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json, opts=child)
 
+        self.placed_groups = placed_groups(args.node_groups, list(args.private_subnets))
         self.node_groups = {
-            group_name: managed_node_group(
+            placed.key: managed_node_group(
                 name,
-                group_name,
-                group,
+                placed,
                 cluster=self.eks,
                 cluster_name=config.name,
                 node_role=self.node_role,
-                subnet_ids=args.private_subnet_ids,
+                subnet_ids=[args.private_subnets[zone] for zone in placed.zones],
                 parent=self,
             )
-            for group_name, group in args.node_groups.items()
+            for placed in self.placed_groups
         }
         self.node_group_asg_names = {n: asg_name(g) for n, g in self.node_groups.items()}
         self._node_addons(name, config, args.node_groups)
@@ -171,7 +175,8 @@ class Cluster(pulumi.ComponentResource):
             nodes=nodes,
             parent=self,
         )
-        # The hub's sqlite database lives on an encrypted gp3 volume in the AZ of the first core node.
+        # The hub's sqlite database lives on an encrypted gp3 volume, created in the AZ where the hub first
+        # runs (WaitForFirstConsumer); a core group in that AZ brings a lost core node back there.
         self.hub_db_storage = k8s.storage.v1.StorageClass(
             f"{name}-{HUB_DB_STORAGE_CLASS}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=HUB_DB_STORAGE_CLASS),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
@@ -11,23 +13,47 @@ import pulumi_eks as eks
 from stackconfig.nodes import NodeGroupConfig
 
 
+@dataclass(frozen=True)
+class PlacedGroup:
+    """One managed node group as built: its key, the nodeGroups entry it comes from, and its subnets' keys
+    (AZs; in an existing VPC, subnet ids)."""
+
+    key: str
+    config_name: str
+    config: NodeGroupConfig
+    zones: tuple[str, ...]
+
+
+def placed_groups(node_groups: dict[str, NodeGroupConfig], zones: list[str]) -> list[PlacedGroup]:
+    """User and GPU groups span every zone. The core entry becomes one group per zone in its first `zones`
+    zones (core-us-east-2a, ...): an Auto Scaling group replaces a lost node in its own zone, where the
+    hub's EBS volume is, and the autoscaler can scale the zone a pending pod needs."""
+    placed = []
+    for name, group in node_groups.items():
+        if group.role == "core":
+            placed += [PlacedGroup(f"{name}-{zone}", name, group, (zone,)) for zone in zones[: group.zones]]
+        else:
+            placed.append(PlacedGroup(name, name, group, tuple(zones)))
+    return placed
+
+
 def managed_node_group(
     name: str,
-    group_name: str,
-    group: NodeGroupConfig,
+    placed: PlacedGroup,
     *,
     cluster: eks.Cluster,
     cluster_name: str,
     node_role: aws.iam.Role,
-    subnet_ids: pulumi.Input[list[str]],
+    subnet_ids: Sequence[pulumi.Input[str]],
     parent: pulumi.Resource,
 ) -> eks.ManagedNodeGroup:
-    """A managed node group in the private subnets of every AZ, keyed by its config name."""
+    """A managed node group in the given private subnets, keyed by its placed key."""
+    group = placed.config
     return eks.ManagedNodeGroup(
-        f"{name}-{group_name}",
+        f"{name}-{placed.key}",
         cluster=cluster,
         node_role=node_role,
-        node_group_name_prefix=f"{cluster_name}-{group_name}-",
+        node_group_name_prefix=f"{cluster_name}-{placed.key}-",
         subnet_ids=subnet_ids,
         instance_types=list(group.instance_types),
         capacity_type=group.capacity_type,
@@ -36,7 +62,7 @@ def managed_node_group(
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(
             min_size=group.min_size, desired_size=group.desired, max_size=group.max_size
         ),
-        labels=group.all_labels(group_name),
+        labels=group.all_labels(placed.config_name),
         taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in group.all_taints],
         # The autoscaler owns the node count; `pulumi up` must not reset it to desiredSize.
         ignore_scaling_changes=True,

@@ -85,6 +85,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> Idle
     prices = prices or load_prices()
     hours = prices["hours_per_month"]
     core_name, core = next((n, g) for n, g in config.node_groups.items() if g.role == "core")
+    core_nodes = core.min_size * core.zones
     nats = 0 if config.network.existing else (config.network.az_count if config.network.nat_gateways == "perAz" else 1)
     lines = [
         control_plane(config, prices),
@@ -93,12 +94,12 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> Idle
             nats * (prices["nat_gateway_hour"] + prices["public_ipv4_hour"]) * hours,
         ),
         CostLine(
-            f"core nodes x{core.min_size} ({core_name}, {core.capacity_type})",
-            core.min_size * instance_hour(core, prices) * hours,
+            f"core nodes x{core_nodes} ({core_name}, {core.capacity_type}, {core.min_size} per AZ in {core.zones})",
+            core_nodes * instance_hour(core, prices) * hours,
         ),
         CostLine(
-            f"core node disks x{core.min_size} ({core.disk_size} GiB gp3)",
-            core.min_size * core.disk_size * prices["gp3_gb_month"],
+            f"core node disks x{core_nodes} ({core.disk_size} GiB gp3)",
+            core_nodes * core.disk_size * prices["gp3_gb_month"],
         ),
         CostLine("hub load balancer (classic ELB)", prices["classic_load_balancer_hour"] * hours),
         CostLine(f"hub database volume ({HUB_DB_GB} GiB gp3)", HUB_DB_GB * prices["gp3_gb_month"]),

@@ -60,6 +60,8 @@ class RecordedResource:
     ignore_changes: list[str]
     secret_inputs: frozenset[str] = field(default_factory=frozenset)
     read_id: str = ""
+    # The id the fake cloud gave it (what other resources' inputs refer to).
+    id: str = ""
 
     @property
     def provider_urn(self) -> str:
@@ -120,7 +122,7 @@ def _raw(struct: Any) -> dict[str, Any]:
     return MessageToDict(struct) if struct is not None else {}
 
 
-def _record(request: Any, urn: str, properties: Any, read_id: str = "") -> RecordedResource:
+def _record(request: Any, urn: str, properties: Any, read_id: str = "", id_: str = "") -> RecordedResource:
     raw = _raw(properties)
     return RecordedResource(
         type=request.type,
@@ -138,6 +140,7 @@ def _record(request: Any, urn: str, properties: Any, read_id: str = "") -> Recor
         ignore_changes=list(getattr(request, "ignoreChanges", [])),
         secret_inputs=frozenset(k for k, v in raw.items() if _holds_secret(v)),
         read_id=read_id,
+        id=id_ or read_id,
     )
 
 
@@ -151,7 +154,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.recorded.append(_record(request, response.urn, request.object))
+            self.recorded.append(_record(request, response.urn, request.object, id_=response.id))
         return response
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name

@@ -54,6 +54,13 @@ class NodeGroupConfig(ConfigModel):
     taints: list[Taint] = Field([], description="Extra node taints.")
     accelerator: LabelValue | None = Field(None, description="GPU groups: the GPU, e.g. nvidia-tesla-t4.")
     gpus_per_node: int = Field(1, ge=1, le=16, description="GPU groups: GPUs per node. Default 1.")
+    zones: int = Field(
+        1,
+        ge=1,
+        le=6,
+        description="Core only: one group per AZ in this many AZs, each with these sizes, so a lost node "
+        "comes back in the zone of the volumes that need it. Default 1.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> NodeGroupConfig:
@@ -72,6 +79,8 @@ class NodeGroupConfig(ConfigModel):
             )
         if self.role == "core" and self.min_size < 1:
             problems.append("the core group must keep at least one node (minSize >= 1)")
+        if self.role != "core" and self.zones != 1:
+            problems.append("`zones` is for the core group; user and GPU groups span every AZ")
         if self.role != "core" and self.min_size != 0:
             problems.append(f"{self.role} groups scale from zero: minSize must be 0")
         arm = aws_catalog.ami_is_arm(self.ami_type)

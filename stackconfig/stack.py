@@ -55,6 +55,11 @@ class NetworkConfig(ConfigModel):
     )
     existing: ExistingNetwork | None = Field(None, description="Use this VPC; create no network.")
 
+    @property
+    def zone_count(self) -> int:
+        """How many AZs (or, in an existing VPC, private subnets) nodes can be placed in."""
+        return len(self.existing.private_subnet_ids) if self.existing else self.az_count
+
     @field_validator("cidr")
     @classmethod
     def _prefix(cls, value: str) -> str:
@@ -214,6 +219,14 @@ class StackConfig(ConfigModel):
             problems.append(("nodeGroups", f"exactly one group must have role core, found {roles.count('core')}"))
         if "user" not in roles:
             problems.append(("nodeGroups", "at least one group must have role user"))
+        for name, group in self.node_groups.items():
+            if group.zones > self.network.zone_count:
+                problems.append(
+                    (
+                        f"nodeGroups.{name}.zones",
+                        f"{group.zones} zones, but the network has {self.network.zone_count} (network.azCount)",
+                    )
+                )
         if self.autoscaler_image_tag.rsplit(".", 1)[0] != "v" + self.cluster.kubernetes_version:
             problems.append(
                 (

@@ -35,7 +35,8 @@ def node_groups(plan: Plan) -> dict[str, NodeGroup]:
     groups = {}
     for r in plan.of_type("eks:index:ManagedNodeGroup"):
         inputs = r.inputs
-        name = inputs["labels"]["dandiarchive.org/node-group"]
+        # Keyed as the program builds them: core-us-east-2a, user-small, ...
+        name = r.name.removeprefix("cluster-")
         labels = {
             **inputs["labels"],
             "kubernetes.io/os": "linux",

@@ -18,8 +18,10 @@ NODE_POLICIES = {
 }
 
 
-def private_subnet_ids(plan: Plan) -> list[str]:
-    return sorted(f"subnet-{s.name}" for s in plan.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name)
+def private_subnets(plan: Plan) -> dict[str, str]:
+    """The recorded private subnets' ids by AZ, in the network's (the region's) order."""
+    subnets = [s for s in plan.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name]
+    return {s.inputs["availabilityZone"]: s.id for s in sorted(subnets, key=lambda s: s.inputs["availabilityZone"])}
 
 
 def test_cluster_settings(plan: Plan) -> None:
@@ -32,7 +34,7 @@ def test_cluster_settings(plan: Plan) -> None:
     assert cluster["createOidcProvider"] is True
     assert cluster["nodeAssociatePublicIpAddress"] is False
     assert cluster["enabledClusterLogTypes"] == config["logTypes"]
-    assert sorted(cluster["privateSubnetIds"]) == private_subnet_ids(plan)
+    assert sorted(cluster["privateSubnetIds"]) == sorted(private_subnets(plan).values())
     assert all(s.startswith("subnet-network-public-") for s in cluster["publicSubnetIds"])
 
 
@@ -61,10 +63,18 @@ def test_each_node_group_follows_its_config(stack: str, request: pytest.FixtureR
     plan: Plan = request.getfixturevalue(stack)
     groups = stack_config(plan)["dandihub:nodeGroups"]
     recorded = {r.name.removeprefix("cluster-"): r.inputs for r in plan.of_type("eks:index:ManagedNodeGroup")}
-    assert set(recorded) == set(groups)
-    for name, raw in groups.items():
+    zones = list(private_subnets(plan))
+    # The core entry is one group per zone, in its first `zones` zones; every other group spans them all.
+    placed = {
+        (f"{name}-{zone}" if raw["role"] == "core" else name): (name, [zone] if raw["role"] == "core" else zones)
+        for name, raw in groups.items()
+        for zone in (zones[: raw.get("zones", 1)] if raw["role"] == "core" else zones[:1])
+    }
+    assert set(recorded) == set(placed)
+    for key, (name, group_zones) in placed.items():
+        raw = groups[name]
         group = NodeGroupConfig.model_validate(raw)
-        inputs = recorded[name]
+        inputs = recorded[key]
         assert inputs["instanceTypes"] == raw["instanceTypes"]
         assert inputs["capacityType"] == raw.get("capacityType", "ON_DEMAND")
         assert inputs["amiType"] == raw.get("amiType", "AL2023_x86_64_STANDARD")
@@ -74,7 +84,7 @@ def test_each_node_group_follows_its_config(stack: str, request: pytest.FixtureR
             "desiredSize": group.desired,
             "maxSize": raw["maxSize"],
         }
-        assert sorted(inputs["subnetIds"]) == private_subnet_ids(plan)
+        assert inputs["subnetIds"] == [private_subnets(plan)[zone] for zone in group_zones]
         assert inputs["ignoreScalingChanges"] is True
         assert inputs["labels"]["dandiarchive.org/node-group"] == name
 
@@ -87,10 +97,11 @@ def _taints(plan: Plan, group: str) -> set[tuple[str, str, str]]:
 def test_roles_set_the_jupyterhub_labels_and_taints(staging: Plan) -> None:
     labels = {
         g: staging.one("eks:index:ManagedNodeGroup", f"cluster-{g}").inputs["labels"]
-        for g in ("core", "user-small", "workshop", "gpu")
+        for g in ("core-us-east-2a", "user-small", "workshop", "gpu")
     }
-    assert labels["core"]["hub.jupyter.org/node-purpose"] == "core"
-    assert _taints(staging, "core") == set()
+    assert labels["core-us-east-2a"]["hub.jupyter.org/node-purpose"] == "core"
+    assert labels["core-us-east-2a"]["dandiarchive.org/node-group"] == "core"
+    assert _taints(staging, "core-us-east-2a") == set()
     user_taint = ("hub.jupyter.org/dedicated", "user", "NO_SCHEDULE")
     for group in ("user-small", "workshop"):
         assert labels[group]["hub.jupyter.org/node-purpose"] == "user"

@@ -17,14 +17,15 @@ def expected_monthly(plan: Plan) -> float:
     network, groups = config["dandihub:network"], config["dandihub:nodeGroups"]
     nats = network["azCount"] if network["natGateways"] == "perAz" else 1
     core = groups["core"]
+    core_nodes = core["minSize"] * core.get("zones", 1)
     core_hour = max(PRICES["on_demand_hour"][t] for t in core["instanceTypes"])
     hourly = (
         PRICES["eks_control_plane_hour"]
         + nats * (PRICES["nat_gateway_hour"] + PRICES["public_ipv4_hour"])
-        + core["minSize"] * core_hour
+        + core_nodes * core_hour
         + PRICES["classic_load_balancer_hour"]
     )
-    disks = core["minSize"] * core.get("diskSize", 50) + 1
+    disks = core_nodes * core.get("diskSize", 50) + 1
     return hourly * PRICES["hours_per_month"] + disks * PRICES["gp3_gb_month"] + PRICES["efs_minimum_month"]
 
 

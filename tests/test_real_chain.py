@@ -288,8 +288,7 @@ def test_the_autoscaler_discovers_exactly_this_clusters_groups_from_core_nodes(c
     (deployment,) = of_kind(chain.rendered["autoscaler-release"], "Deployment")
     cluster = chain.plan.config.cluster.name
     assert discovered_clusters(deployment) == [cluster]
-    user_groups = {n for n, g in chain.groups.items() if g.role == "user"}
-    assert asg_clusters(chain.plan, chain.groups) == {group: {cluster} for group in user_groups}
+    assert asg_clusters(chain.plan, chain.groups) == {group: {cluster} for group in chain.groups}
     spec = deployment["spec"]["template"]["spec"]
     assert landing_groups(spec, chain.groups) == {n for n, g in chain.groups.items() if g.role == "core"}
     (account,) = of_kind(chain.rendered["autoscaler-release"], "ServiceAccount")
