@@ -2,6 +2,7 @@
 
     python -m plan staging        # one stack
     python -m plan                # every stack
+    python -m plan prod --faults  # and what each fault stops, and how it recovers
 
 It runs the real program under Pulumi's mock engine (offline/engine.py) and prints the resources
 grouped by component, with the settings that matter, and the stack's outputs. A stack config with
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from offline import preflight
+from offline import fault_table, preflight
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
 
@@ -99,7 +100,8 @@ def render(plan: Plan) -> str:
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or stacks()
+    show_faults = "--faults" in argv
+    chosen = [a for a in argv if a != "--faults"] or stacks()
     unknown = [s for s in chosen if s not in stacks()]
     if unknown:
         print(f"no such stack: {', '.join(unknown)}; stacks: {', '.join(stacks())}", file=sys.stderr)
@@ -108,7 +110,10 @@ def main(argv: list[str]) -> int:
     print(preflight.render(preflight.check()), end="\n\n")
     for stack in chosen:
         try:
-            print(render(run_stack(stack)))
+            recorded = run_stack(stack)
+            print(render(recorded))
+            if show_faults:
+                print(fault_table.render(recorded))
         except ProgramError as error:
             print(f"Stack {stack}: {error}", file=sys.stderr)
             status = 1

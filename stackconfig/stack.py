@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stackconfig import aws_catalog, kubernetes
+from stackconfig import aws_catalog, faults, kubernetes
 from stackconfig.hub import HubConfig
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import (
@@ -251,7 +251,32 @@ class StackConfig(ConfigModel):
             ("storage.efs.protect", efs.protect, "production protects the home file system (protect: true)"),
             ("storage.efs.backups", efs.backups, "production backs up the home file system (backups: true)"),
         ]
-        return [(path, message) for path, holds, message in rules if not holds]
+        problems = [(path, message) for path, holds, message in rules if not holds]
+        problems += [
+            (
+                "nodeGroups",
+                f"on production every fault recovers without a person (or is accepted in the README); "
+                f"'{fault.name}' needs one: {fault.how}",
+            )
+            for fault in faults.unaccepted(faults.faults(self.layout()))
+        ]
+        return problems
+
+    def layout(self) -> faults.Layout:
+        """The fault model's view of this config (zones named zone-1, zone-2, ...: AZ names come from AWS)."""
+        zones = tuple(f"zone-{i + 1}" for i in range(self.network.zone_count))
+        core = [
+            faults.CoreGroup(f"{name}-{zone}", (zone,), group.min_size)
+            for name, group in self.node_groups.items()
+            if group.role == "core"
+            for zone in zones[: group.zones]
+        ]
+        if self.network.existing:
+            nat_of: dict[str, str | None] = dict.fromkeys(zones)
+        else:
+            nat_of = {z: (z if self.network.nat_gateways == "perAz" else zones[0]) for z in zones}
+        spot = tuple(sorted(n for n, g in self.node_groups.items() if g.capacity_type == "SPOT"))
+        return faults.Layout(zones, tuple(core), nat_of, zones, zones, spot)
 
     def warnings(self) -> list[tuple[str, str]]:
         """What deploys but needs attention soon, as (key path, message) pairs."""
