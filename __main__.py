@@ -1,4 +1,5 @@
-"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, hub, exports."""
+"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, monitoring, hub,
+alerts, exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -6,6 +7,7 @@ import pulumi_aws as aws
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
@@ -32,6 +34,7 @@ cluster = Cluster(
         network.public_subnet_ids,
         network.private_subnet_ids,
         network.private_subnets,
+        config.monitoring.logs.retention_days,
     ),
     on_aws,
 )
@@ -70,6 +73,14 @@ autoscaler = ClusterAutoscaler(
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=nodes)),
 )
 
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        config.monitoring, config.hub, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer, nodes
+    ),
+    on_cluster,
+)
+
 hub = JupyterHub(
     "hub",
     JupyterHubArgs(
@@ -81,6 +92,7 @@ hub = JupyterHub(
         storage.claim_name,
         cluster.hub_db_storage_class,
         depends_on=[storage, cluster.hub_db_storage, *nodes],
+        extra_values=monitoring.hub_values,
     ),
     on_cluster,
 )

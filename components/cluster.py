@@ -42,6 +42,7 @@ class ClusterArgs:
     private_subnet_ids: pulumi.Input[list[str]]
     # The same private subnets by zone (AZ name; in an existing VPC, the subnet id), for per-zone groups.
     private_subnets: Mapping[str, pulumi.Input[str]]
+    log_retention_days: int
 
 
 def needs_device_plugin(node_groups: dict[str, NodeGroupConfig]) -> bool:
@@ -91,6 +92,14 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self.node_role),
             )
 
+        # EKS writes control-plane logs to this group; made first, it gets a retention instead of keeping
+        # (and billing) every line forever.
+        control_plane_logs = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{config.name}/cluster",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
         self.eks = eks.Cluster(
             f"{name}-eks",
             name=config.name,
@@ -128,7 +137,7 @@ class Cluster(pulumi.ComponentResource):
             # The chart's NetworkPolicies (hub, proxy, user servers) are inert unless the VPC CNI's
             # policy agent enforces them.
             vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs]),
         )
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
         self.oidc_provider_arn = self.eks.oidc_provider_arn

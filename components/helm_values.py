@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,24 @@ VALUES_DIR = Path(__file__).resolve().parent.parent / "values"
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """`override` on top of `base`: nested maps merge key by key; lists and scalars are replaced.
 
-    `base` is copied; values of `override` are taken as they are, since they may be Pulumi Outputs.
+    Neither argument is changed. Maps and lists are copied; other values (Pulumi Outputs among them,
+    which cannot be deep-copied) are shared.
     """
-    merged = copy.deepcopy(base)
+    merged = _copied(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
-            merged[key] = value
+            merged[key] = _copied(value)
     return merged
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 def load_values(*names: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:

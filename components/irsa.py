@@ -80,13 +80,15 @@ def addon_with_role(
     policy_arn: str,
     nodes: Sequence[pulumi.Resource],
     parent: pulumi.Resource,
+    namespace: str = "kube-system",
+    configuration: dict | None = None,
 ) -> aws.eks.Addon:
-    """An EKS managed add-on in kube-system whose service accounts get their own IRSA role."""
+    """An EKS managed add-on whose service accounts (in `namespace`) get their own IRSA role."""
     role = service_account_role(
         name,
         oidc_provider_arn=oidc_provider_arn,
         oidc_issuer=oidc_issuer,
-        namespace="kube-system",
+        namespace=namespace,
         service_accounts=service_accounts,
         policy_arns={"policy": policy_arn},
         parent=parent,
@@ -96,6 +98,7 @@ def addon_with_role(
         cluster_name=cluster_name,
         addon_name=addon_name,
         service_account_role_arn=role.arn,
+        configuration_values=json.dumps(configuration) if configuration else None,
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="OVERWRITE",
         # An add-on only becomes active once nodes can run it.

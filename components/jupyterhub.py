@@ -37,6 +37,8 @@ class JupyterHubArgs:
     claim_name: pulumi.Input[str]
     db_storage_class: str
     depends_on: list[pulumi.Resource]
+    # Values other components need in the hub (monitoring's services, roles and network access).
+    extra_values: dict[str, Any]
 
 
 def image_parts(reference: str) -> tuple[str, str]:
@@ -240,7 +242,10 @@ class JupyterHub(pulumi.ComponentResource):
             f"{name}-proxy-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
         base = load_values("jupyterhub", optional=(f"jupyterhub.{args.stack}",))
-        values = deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"]["initContainers"]))
+        values = deep_merge(
+            deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"]["initContainers"])),
+            args.extra_values,
+        )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=RELEASE,

@@ -185,6 +185,7 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
 # The committed stack files carry these recognisable stand-ins for account-specific values.
 _PLACEHOLDER_CERTIFICATE = "/00000000-0000-0000-0000-000000000000"
 _PLACEHOLDER_CLIENT_ID = "Iv1.0000000000"
+_PLACEHOLDER_EMAIL_DOMAIN = ".invalid"
 
 
 def placeholders(config: StackConfig) -> list[str]:
@@ -194,6 +195,8 @@ def placeholders(config: StackConfig) -> list[str]:
         found.append("hub.certificateArn")
     if (config.hub.auth.github_client_id or "").startswith(_PLACEHOLDER_CLIENT_ID):
         found.append("hub.auth.githubClientId")
+    if any(e.endswith(_PLACEHOLDER_EMAIL_DOMAIN) for e in config.monitoring.alerts.emails):
+        found.append("monitoring.alerts.emails")
     return found
 
 

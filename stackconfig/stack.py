@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from stackconfig import aws_catalog, faults, kubernetes
 from stackconfig.hub import HubConfig
+from stackconfig.monitoring import MonitoringConfig
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import (
     Cidr,
@@ -210,6 +211,7 @@ class StackConfig(ConfigModel):
     autoscaler: AutoscalerConfig = Field(AutoscalerConfig(), description="The cluster autoscaler.")
     storage: StorageConfig = Field(StorageConfig(), description="Shared EFS storage.")
     hub: HubConfig = Field(description="The JupyterHub release.")
+    monitoring: MonitoringConfig = Field(MonitoringConfig(), description="Metrics, dashboards, logs and alerts.")
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules that span sections, as (key path, message) pairs; empty when all hold."""
@@ -235,6 +237,10 @@ class StackConfig(ConfigModel):
                     f"{self.cluster.kubernetes_version} (v{self.cluster.kubernetes_version}.x)",
                 )
             )
+        if self.monitoring.grafana.enabled and not self.monitoring.prometheus.enabled:
+            problems.append(("monitoring.grafana.enabled", "Grafana shows Prometheus's metrics: enable prometheus too"))
+        if self.monitoring.alerts.enabled and not self.monitoring.alerts.emails:
+            problems.append(("monitoring.alerts.emails", "alerts are on but nobody is told: list at least one e-mail"))
         problems += self._production_rules()
         errors, _ = self._lifecycle()
         problems += [("cluster.kubernetesVersion", e) for e in errors]

@@ -114,13 +114,18 @@ def test_config_error_is_a_clean_pulumi_error() -> None:
 
 def test_committed_placeholders_are_warned_about() -> None:
     warnings = run_stack("prod").warnings
-    assert [w.split(" ")[0] for w in warnings] == ["dandihub:hub.certificateArn", "dandihub:hub.auth.githubClientId"]
+    assert [w.split(" ")[0] for w in warnings] == [
+        "dandihub:hub.certificateArn",
+        "dandihub:hub.auth.githubClientId",
+        "dandihub:monitoring.alerts.emails",
+    ]
 
 
 def test_real_values_raise_no_placeholder_warning() -> None:
     real = {
         "hub.certificateArn": "arn:aws:acm:us-east-2:278212569472:certificate/3f1c2b9e-8a41-4d7e-9c55-0b6a2e1d7f10",
         "hub.auth.githubClientId": "Ov23liAbCdEfGhIjKlMn",
+        "monitoring.alerts.emails": ["dandihub-ops@dandiarchive.org"],
     }
     assert plan_with("prod", set_=real).warnings == []
 

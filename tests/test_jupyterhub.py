@@ -120,7 +120,7 @@ def test_https_offload_on_the_load_balancer(plan: Plan) -> None:
 
 
 def test_proxy_token_comes_from_state_not_from_each_run(plan: Plan) -> None:
-    token = plan.one("random:index/randomPassword:RandomPassword")
+    token = plan.one("random:index/randomPassword:RandomPassword", "hub-proxy-token")
     assert token.inputs["length"] >= 32 and token.inputs["special"] is False
     assert values(plan)["proxy"]["secretToken"] == f"offline-random-{token.name}"
     assert token.urn in release(plan).dependencies

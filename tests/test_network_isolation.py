@@ -87,7 +87,7 @@ def test_policies_are_enforced_and_the_privileged_iptables_block_is_gone(plan: P
 @pytest.mark.parametrize(("privileged", "level"), [(False, "baseline"), (True, "privileged")])
 def test_the_namespace_enforces_the_strictest_level_its_pods_pass(privileged: bool, level: str) -> None:
     plan = plan_with("staging", set_={"hub.privilegedUserPods": privileged})
-    namespace = plan.one("kubernetes:core/v1:Namespace").inputs["metadata"]
+    namespace = plan.one("kubernetes:core/v1:Namespace", "storage-namespace").inputs["metadata"]
     assert namespace["name"] == "dandihub"
     assert namespace["labels"] == {"pod-security.kubernetes.io/enforce": level}
 

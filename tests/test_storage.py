@@ -109,7 +109,7 @@ def test_volume_waits_for_every_mount_target_and_the_driver(plan: Plan) -> None:
 
 
 def test_namespace_has_one_owner_that_the_hub_uses(plan: Plan) -> None:
-    (namespace,) = plan.of_type("kubernetes:core/v1:Namespace")
+    namespace = plan.one("kubernetes:core/v1:Namespace", "storage-namespace")
     assert plan.by_urn(namespace.parent).type == "dandihub:storage:SharedStorage"
     assert (
         plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["namespace"]
