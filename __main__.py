@@ -4,6 +4,7 @@ alerts, exports."""
 import pulumi
 import pulumi_aws as aws
 
+from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
@@ -97,8 +98,27 @@ hub = JupyterHub(
     on_cluster,
 )
 
+if config.monitoring.alerts.enabled:
+    alerts = Alerts(
+        "alerts",
+        AlertsArgs(
+            config.monitoring.alerts,
+            stack,
+            config.region,
+            config.cluster.name,
+            config.hub.domain,
+            storage.file_system_id,
+            cluster.placed_groups,
+            cluster.node_group_asg_names,
+        ),
+        on_aws,
+    )
+    pulumi.export("alertsTopicArn", alerts.topic_arn)
+
 pulumi.export("hubUrl", hub.url)
 pulumi.export("loadBalancerHostname", hub.load_balancer_hostname)
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("efsFileSystemId", storage.file_system_id)
 pulumi.export("kubeconfig", cluster.kubeconfig)
+if monitoring.grafana_url:
+    pulumi.export("grafanaUrl", monitoring.grafana_url)

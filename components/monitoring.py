@@ -115,8 +115,10 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("dandihub:monitoring:Monitoring", name, None, opts)
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
-        self.hub_values = {}
         self.grafana_url = None
+        self._services: dict[str, dict[str, Any]] = {}
+        self._roles: dict[str, dict[str, Any]] = {}
+        self._hub_clients: list[dict[str, str]] = []
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE), opts=child
         )
@@ -128,7 +130,28 @@ class Monitoring(pulumi.ComponentResource):
             self._grafana(name, args, in_namespace)
         if config.logs.enabled:
             self._container_logs(name, args)
+        self.hub_values = self._hub_values()
         self.register_outputs({"namespace_name": self.namespace_name, "grafana_url": self.grafana_url})
+
+    def _hub_values(self) -> dict[str, Any]:
+        """The hub's side: the services and their roles, and network access to the hub's port from the
+        monitoring pods that talk to it (the chart's hub NetworkPolicy admits only its own pods)."""
+        if not self._services:
+            return {}
+        peers = [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+                "podSelector": {"matchLabels": labels},
+            }
+            for labels in self._hub_clients
+        ]
+        return {
+            "hub": {
+                "services": self._services,
+                "loadRoles": self._roles,
+                "networkPolicy": {"ingress": [{"from": peers, "ports": [{"port": 8081, "protocol": "TCP"}]}]},
+            }
+        }
 
     def _secret(
         self, resource: str, secret: str, data: dict[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
@@ -157,37 +180,10 @@ class Monitoring(pulumi.ComponentResource):
             values=prometheus_values(args.config, args.hub),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(args.nodes))),
         )
-        self.hub_values = deep_merge(
-            self.hub_values,
-            {
-                "hub": {
-                    "services": {"prometheus": {"apiToken": token.result}},
-                    # Exactly what scraping needs.
-                    "loadRoles": {"prometheus": {"scopes": ["read:metrics"], "services": ["prometheus"]}},
-                    # Prometheus (in its own namespace) may reach the hub's port for /hub/metrics.
-                    "networkPolicy": {
-                        "ingress": [
-                            {
-                                "from": [
-                                    {
-                                        "namespaceSelector": {
-                                            "matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}
-                                        },
-                                        "podSelector": {
-                                            "matchLabels": {
-                                                "app.kubernetes.io/name": "prometheus",
-                                                "app.kubernetes.io/component": "server",
-                                            }
-                                        },
-                                    }
-                                ],
-                                "ports": [{"port": 8081, "protocol": "TCP"}],
-                            }
-                        ]
-                    },
-                }
-            },
-        )
+        self._services["prometheus"] = {"apiToken": token.result}
+        # Exactly what scraping needs.
+        self._roles["prometheus"] = {"scopes": ["read:metrics"], "services": ["prometheus"]}
+        self._hub_clients.append({"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"})
 
     def _grafana(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         admin = self._token(f"{name}-grafana-admin")
@@ -220,23 +216,16 @@ class Monitoring(pulumi.ComponentResource):
         self.grafana_url = f"https://{args.hub.domain}{GRAFANA_PATH}/"
         # A JupyterHub service: the proxy routes /services/grafana/ to it, and JupyterHub's OAuth lets in
         # only users with access to the service, which only the admin role has.
-        self.hub_values = deep_merge(
-            self.hub_values,
-            {
-                "hub": {
-                    "services": {
-                        "grafana": {
-                            "url": f"http://grafana.{NAMESPACE}.svc",
-                            "apiToken": client_secret.result,
-                            "oauth_client_id": GRAFANA_CLIENT_ID,
-                            "oauth_redirect_uri": f"{self.grafana_url}login/generic_oauth",
-                            "oauth_no_confirm": True,
-                            "display": False,
-                        }
-                    }
-                }
-            },
-        )
+        self._services["grafana"] = {
+            "url": f"http://grafana.{NAMESPACE}.svc",
+            "apiToken": client_secret.result,
+            "oauth_client_id": GRAFANA_CLIENT_ID,
+            "oauth_redirect_uri": f"{self.grafana_url}login/generic_oauth",
+            "oauth_no_confirm": True,
+            "display": False,
+        }
+        # Grafana exchanges the OAuth code and reads the user at the hub's own port.
+        self._hub_clients.append({"app.kubernetes.io/name": "grafana"})
 
     def _container_logs(self, name: str, args: MonitoringArgs) -> None:
         retention = args.config.logs.retention_days

@@ -18,6 +18,8 @@ from stackconfig.stack import StackConfig
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 HUB_DB_GB = 1
+# Hub down, home size, spot interruptions; plus one per user or GPU group (components/alerts.py).
+ALWAYS_ALARMS = 3
 
 
 def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
@@ -81,6 +83,28 @@ def control_plane(config: StackConfig, prices: dict[str, Any]) -> CostLine:
     return CostLine("EKS control plane", prices["eks_control_plane_hour"] * prices["hours_per_month"])
 
 
+def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
+    """What seeing and hearing the hub adds while idle (README, Monitoring)."""
+    monitoring, lines = config.monitoring, []
+    if monitoring.prometheus.enabled:
+        gib = monitoring.prometheus.volume_gib
+        lines.append(CostLine(f"Prometheus volume ({gib} GiB gp3)", gib * prices["gp3_gb_month"]))
+    logs = prices["log_volume_gb_month"]
+    retained_months = monitoring.logs.retention_days / 30
+    gb = logs["control_plane"] + (logs["containers"] if monitoring.logs.enabled else 0.0)
+    lines.append(
+        CostLine(
+            f"CloudWatch Logs (~{gb:g} GB/month idle, kept {monitoring.logs.retention_days} days)",
+            gb * (prices["logs_ingest_gb"] + prices["logs_storage_gb_month"] * retained_months),
+        )
+    )
+    if monitoring.alerts.enabled:
+        alarms = ALWAYS_ALARMS + sum(1 for g in config.node_groups.values() if g.role != "core")
+        lines.append(CostLine("Route 53 health check (HTTPS)", prices["route53_health_check_https_month"]))
+        lines.append(CostLine(f"CloudWatch alarms x{alarms}", alarms * prices["cloudwatch_alarm_month"]))
+    return lines
+
+
 def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> IdleCost:
     prices = prices or load_prices()
     hours = prices["hours_per_month"]
@@ -104,6 +128,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> Idle
         CostLine("hub load balancer (classic ELB)", prices["classic_load_balancer_hour"] * hours),
         CostLine(f"hub database volume ({HUB_DB_GB} GiB gp3)", HUB_DB_GB * prices["gp3_gb_month"]),
         CostLine("EFS minimum (storage billed as used)", prices["efs_minimum_month"]),
+        *monitoring_lines(config, prices),
     ]
     per_node = {name: node_hour(group, prices) for name, group in config.node_groups.items() if group.role != "core"}
     return IdleCost(lines, per_node, prices)

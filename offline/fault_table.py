@@ -40,15 +40,21 @@ def layout(plan: Plan) -> faults.Layout:
 
 
 def _nat_of(plan: Plan, zone_of: dict[str, str], private: list[str]) -> dict[str, str | None]:
-    """Per private zone, the zone of the NAT gateway its route table sends the internet to."""
+    """Per private zone, the zone of the NAT gateway its private subnet's route table sends the internet to."""
     nat_zone = {n.id: zone_of[n.inputs["subnetId"]] for n in plan.of_type("aws:ec2/natGateway:NatGateway")}
     table_nat = {
         t.id: next((nat_zone[r["natGatewayId"]] for r in t.inputs.get("routes", []) if r.get("natGatewayId")), None)
         for t in plan.of_type("aws:ec2/routeTable:RouteTable")
     }
+    private_subnets = {
+        s.id: s.inputs["availabilityZone"]
+        for s in plan.of_type("aws:ec2/subnet:Subnet")
+        if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
+    }
     routed = {
-        zone_of[a.inputs["subnetId"]]: table_nat.get(a.inputs["routeTableId"])
+        private_subnets[a.inputs["subnetId"]]: table_nat.get(a.inputs["routeTableId"])
         for a in plan.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+        if a.inputs["subnetId"] in private_subnets
     }
     return {zone: routed.get(zone) for zone in private}
 

@@ -58,18 +58,18 @@ def plan_with(stack: str, secrets: dict[str, str] | None = None, **changes: Any)
     return run_stack(stack, config=changed_config(stack, changes.get("set_"), changes.get("unset")), secrets=secrets)
 
 
-@pytest.fixture(scope="module", params=STACKS)
+@pytest.fixture(scope="session", params=STACKS)
 def plan(request: pytest.FixtureRequest) -> Plan:
-    """The offline plan of each real stack file, as committed."""
-    return run_stack(request.param)
+    """The offline plan of each real stack file, as committed (run once per session; tests only read it)."""
+    return request.getfixturevalue(request.param)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def staging() -> Plan:
     return run_stack("staging")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prod() -> Plan:
     return run_stack("prod")
 

@@ -25,6 +25,8 @@ class Destination:
     pod_labels: dict[str, str] | None = None
     namespace: str = ""
     namespace_labels: dict[str, str] = field(default_factory=dict)
+    # The name of the receiving container's port, for rules that name ports (hub's `http`).
+    port_name: str = ""
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -65,24 +67,41 @@ def _port_matches(port: dict[str, Any], to: Destination) -> bool:
     if "port" not in port:
         return True
     if not isinstance(port["port"], int):
-        raise ValueError(f"named egress ports are not modelled: {port}")
+        return port["port"] == to.port_name
     return port["port"] <= to.port <= port.get("endPort", port["port"])
 
 
 def egress_allowed(policies: list[Manifest], namespace: str, pod_labels: dict[str, str], to: Destination) -> bool:
     """Whether a pod with `pod_labels` in `namespace` may send to `to` under `policies`."""
+    return _allowed(policies, "Egress", "egress", "to", namespace, pod_labels, to)
+
+
+def ingress_allowed(policies: list[Manifest], namespace: str, pod_labels: dict[str, str], source: Destination) -> bool:
+    """Whether a pod with `pod_labels` in `namespace` may receive from `source` on `source.port`."""
+    return _allowed(policies, "Ingress", "ingress", "from", namespace, pod_labels, source)
+
+
+def _allowed(
+    policies: list[Manifest],
+    kind: str,
+    rules_key: str,
+    peers_key: str,
+    namespace: str,
+    pod_labels: dict[str, str],
+    other: Destination,
+) -> bool:
     applying = [
         p
         for p in policies
         if p["metadata"].get("namespace", namespace) == namespace
-        and "Egress" in p["spec"].get("policyTypes", [])
+        and kind in p["spec"].get("policyTypes", [])
         and _selects(p["spec"].get("podSelector", {}), pod_labels)
     ]
     if not applying:
         return True
     return any(
-        (not rule.get("ports") or any(_port_matches(port, to) for port in rule["ports"]))
-        and (not rule.get("to") or any(_peer_matches(peer, namespace, to) for peer in rule["to"]))
+        (not rule.get("ports") or any(_port_matches(port, other) for port in rule["ports"]))
+        and (not rule.get(peers_key) or any(_peer_matches(peer, namespace, other) for peer in rule[peers_key]))
         for policy in applying
-        for rule in policy["spec"].get("egress") or []
+        for rule in policy["spec"].get(rules_key) or []
     )

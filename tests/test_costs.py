@@ -26,7 +26,34 @@ def expected_monthly(plan: Plan) -> float:
         + PRICES["classic_load_balancer_hour"]
     )
     disks = core_nodes * core.get("diskSize", 50) + 1
-    return hourly * PRICES["hours_per_month"] + disks * PRICES["gp3_gb_month"] + PRICES["efs_minimum_month"]
+    return (
+        hourly * PRICES["hours_per_month"]
+        + disks * PRICES["gp3_gb_month"]
+        + PRICES["efs_minimum_month"]
+        + monitoring_monthly(plan)
+    )
+
+
+def monitoring_monthly(plan: Plan) -> float:
+    """Monitoring's idle cost counted from the recorded resources: the Prometheus volume its release asks
+    for, each health check and alarm, and the estimated log volume into the groups it keeps."""
+    prometheus = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "prometheus"]
+    gib = sum(int(r.inputs["values"]["server"]["persistentVolume"]["size"].removesuffix("Gi")) for r in prometheus)
+    volumes = PRICES["log_volume_gb_month"]
+    containers = bool(
+        plan.of_type("aws:eks/addon:Addon")
+        and [
+            a for a in plan.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "amazon-cloudwatch-observability"
+        ]
+    )
+    gb = volumes["control_plane"] + (volumes["containers"] if containers else 0)
+    days = plan.one("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs").inputs["retentionInDays"]
+    return (
+        gib * PRICES["gp3_gb_month"]
+        + len(plan.of_type("aws:route53/healthCheck:HealthCheck")) * PRICES["route53_health_check_https_month"]
+        + len(plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")) * PRICES["cloudwatch_alarm_month"]
+        + gb * (PRICES["logs_ingest_gb"] + PRICES["logs_storage_gb_month"] * days / 30)
+    )
 
 
 def test_idle_cost_sums_follow_from_the_table(plan: Plan) -> None:
@@ -36,7 +63,8 @@ def test_idle_cost_sums_follow_from_the_table(plan: Plan) -> None:
 
 def test_known_totals(staging: Plan, prod: Plan) -> None:
     # staging: 730 h x (0.10 EKS + 0.05 NAT+IP + 0.0752 t3a.large + 0.025 ELB) + 51 GiB gp3 x 0.08
-    assert idle_cost(staging.config).monthly == pytest.approx(186.726)
+    # + monitoring: 20 GiB gp3 (1.60), 3 GB of logs kept 30 days (1.59), health check (1.50), 6 alarms (0.60)
+    assert idle_cost(staging.config).monthly == pytest.approx(186.726 + 1.60 + 1.59 + 1.50 + 0.60)
     assert idle_cost(prod.config).monthly > idle_cost(staging.config).monthly
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from offline.engine import read_stack_config, stacks
 from stackconfig.hub import HubConfig
+from stackconfig.monitoring import GrafanaConfig, PrometheusConfig
 from stackconfig.stack import AutoscalerConfig, ClusterConfig
 from tests.conftest import ROOT
 
@@ -72,6 +73,11 @@ PINNED_CHARTS = {
         ClusterConfig.model_fields["nvidia_device_plugin_version"].default,
         "https://nvidia.github.io/k8s-device-plugin",
     ),
+    "prometheus": (
+        PrometheusConfig.model_fields["chart_version"].default,
+        "https://prometheus-community.github.io/helm-charts",
+    ),
+    "grafana": (GrafanaConfig.model_fields["chart_version"].default, "https://grafana.github.io/helm-charts"),
 }
 
 
@@ -90,6 +96,8 @@ def test_fetch_charts_pulls_the_versions_the_program_deploys() -> None:
         autoscaler = config.get("dandihub:autoscaler", {}).get("chartVersion")
         assert autoscaler in (None, PINNED_CHARTS["cluster-autoscaler"][0])
     assert "DANDIHUB_CHARTS" in (ROOT / ".ci" / "run").read_text()
+    commit = GrafanaConfig.model_fields["dashboards_commit"].default
+    assert f"dashboards={commit}" in script
 
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
