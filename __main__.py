@@ -24,7 +24,7 @@ aws_provider = aws.Provider(
 )
 on_aws = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
-network = Network("network", NetworkArgs(config.network, config.cluster.name), on_aws)
+network = Network("network", NetworkArgs(config.network, config.cluster.name, config.region), on_aws)
 
 cluster = Cluster(
     "cluster",

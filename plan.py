@@ -95,7 +95,7 @@ def render(plan: Plan) -> str:
         shown: Any = "[secret]" if key in plan.secret_outputs else value
         lines.append(f"  {key}: {shown}")
     if plan.config is not None:
-        lines.append(idle_cost(plan.config).render())
+        lines.append(idle_cost(plan.config, stack=plan.stack).render())
     return "\n".join(lines)
 
 

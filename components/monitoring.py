@@ -247,12 +247,10 @@ class Monitoring(pulumi.ComponentResource):
             namespace="amazon-cloudwatch",
             service_accounts=["cloudwatch-agent"],
             policy_arn=CLOUDWATCH_AGENT_POLICY,
-            # Container logs only (Fluent Bit); no Container Insights metrics, which bill per metric while
-            # Prometheus already has them.
-            configuration={
-                "containerLogs": {"enabled": True},
-                "agent": {"config": {"logs": {"metrics_collected": {}}}},
-            },
+            # Container logs only (Fluent Bit, 50m/25Mi per node); not the CloudWatch agent, whose Container
+            # Insights metrics bill per metric (Prometheus has them) and which asks 250m/128Mi of every node.
+            # Keys of the add-on's chart (aws-observability/helm-charts, amazon-cloudwatch-observability).
+            configuration={"containerLogs": {"enabled": True}, "agent": {"enabled": False}},
             nodes=[*args.nodes, *groups],
             parent=self,
         )

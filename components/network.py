@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.nat_instance import nat_instance
 from stackconfig.stack import NetworkConfig
 
 
@@ -17,6 +18,7 @@ class NetworkArgs:
 
     config: NetworkConfig
     cluster_name: str
+    region: str
 
 
 def subnet_cidrs(cidr: str, az_count: int) -> tuple[list[str], list[str]]:
@@ -98,9 +100,26 @@ class Network(pulumi.ComponentResource):
         public: list[aws.ec2.Subnet] = []
         private: list[aws.ec2.Subnet] = []
         nats: dict[str, aws.ec2.NatGateway] = {}
+        nat_box: aws.ec2.Instance | None = None
         self.private_subnets = {}
         for zone, public_cidr, private_cidr in zip(self.availability_zones, public_cidrs, private_cidrs, strict=True):
             public.append(subnet("public", zone, public_cidr, "kubernetes.io/role/elb", public_routes))
+            if config.nat_gateways == "instance":
+                nat_box = nat_box or nat_instance(
+                    f"{name}-nat-instance",
+                    vpc=vpc,
+                    vpc_cidr=config.cidr,
+                    subnet=public[-1],
+                    instance_type=config.nat_instance_type,
+                    region=args.region,
+                    parent=self,
+                )
+                routes = self._route_table(
+                    f"{name}-private-{zone}", vpc, network_interface_id=nat_box.primary_network_interface_id
+                )
+                private.append(subnet("private", zone, private_cidr, "kubernetes.io/role/internal-elb", routes))
+                self.private_subnets[zone] = private[-1].id
+                continue
             if config.nat_gateways == "perAz" or not nats:
                 address = aws.ec2.Eip(
                     f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child

@@ -37,6 +37,7 @@ class IdleCost:
     lines: list[CostLine]
     per_node_hour: dict[str, float]
     prices: dict[str, Any]
+    goal: float | None = None
 
     @property
     def monthly(self) -> float:
@@ -46,6 +47,11 @@ class IdleCost:
         out = [f"Idle cost (no users), {self.prices['region']} prices of {self.prices['as_of']}:"]
         out += [f"  {line.what:<58} ${line.monthly:>9.2f}/month" for line in self.lines]
         out.append(f"  {'total':<58} ${self.monthly:>9.2f}/month")
+        if self.goal is not None:
+            verdict = "under" if self.monthly <= self.goal else "OVER"
+            out.append(
+                f"  {f'goal ${self.goal:g}/month: {verdict} by':<58} ${abs(self.goal - self.monthly):>9.2f}/month"
+            )
         out.append("One more user node, per hour (instance + disk; spot at the assumed discount):")
         out += [f"  {group:<58} ${price:>9.3f}/hour" for group, price in self.per_node_hour.items()]
         return "\n".join(out)
@@ -83,6 +89,27 @@ def control_plane(config: StackConfig, prices: dict[str, Any]) -> CostLine:
     return CostLine("EKS control plane", prices["eks_control_plane_hour"] * prices["hours_per_month"])
 
 
+def nat(config: StackConfig, prices: dict[str, Any]) -> CostLine:
+    """Egress: NAT gateways with their addresses, or one NAT instance with its address, disk and alarms."""
+    hours = prices["hours_per_month"]
+    network = config.network
+    if network.existing:
+        return CostLine("NAT (the existing VPC's, not this stack's)", 0.0)
+    if network.nat_gateways == "instance":
+        instance = prices["on_demand_hour"][network.nat_instance_type]
+        return CostLine(
+            f"NAT instance ({network.nat_instance_type}, public IPv4, {prices['nat_instance_disk_gb']} GiB, 2 alarms)",
+            (instance + prices["public_ipv4_hour"]) * hours
+            + prices["nat_instance_disk_gb"] * prices["gp3_gb_month"]
+            + 2 * prices["cloudwatch_alarm_month"],
+        )
+    nats = network.az_count if network.nat_gateways == "perAz" else 1
+    return CostLine(
+        f"NAT gateways x{nats} (with their public IPv4)",
+        nats * (prices["nat_gateway_hour"] + prices["public_ipv4_hour"]) * hours,
+    )
+
+
 def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
     """What seeing and hearing the hub adds while idle (README, Monitoring)."""
     monitoring, lines = config.monitoring, []
@@ -105,18 +132,14 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
     return lines
 
 
-def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> IdleCost:
+def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: str | None = None) -> IdleCost:
     prices = prices or load_prices()
     hours = prices["hours_per_month"]
     core_name, core = next((n, g) for n, g in config.node_groups.items() if g.role == "core")
     core_nodes = core.min_size * core.zones
-    nats = 0 if config.network.existing else (config.network.az_count if config.network.nat_gateways == "perAz" else 1)
     lines = [
         control_plane(config, prices),
-        CostLine(
-            f"NAT gateways x{nats} (with their public IPv4)",
-            nats * (prices["nat_gateway_hour"] + prices["public_ipv4_hour"]) * hours,
-        ),
+        nat(config, prices),
         CostLine(
             f"core nodes x{core_nodes} ({core_name}, {core.capacity_type}, {core.min_size} per AZ in {core.zones})",
             core_nodes * instance_hour(core, prices) * hours,
@@ -126,9 +149,13 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None) -> Idle
             core_nodes * core.disk_size * prices["gp3_gb_month"],
         ),
         CostLine("hub load balancer (classic ELB)", prices["classic_load_balancer_hour"] * hours),
+        CostLine(
+            f"load balancer public IPv4 x{config.network.zone_count} (one per AZ)",
+            config.network.zone_count * prices["public_ipv4_hour"] * hours,
+        ),
         CostLine(f"hub database volume ({HUB_DB_GB} GiB gp3)", HUB_DB_GB * prices["gp3_gb_month"]),
-        CostLine("EFS minimum (storage billed as used)", prices["efs_minimum_month"]),
+        CostLine("EFS (no minimum; storage billed as used)", prices["efs_minimum_month"]),
         *monitoring_lines(config, prices),
     ]
     per_node = {name: node_hour(group, prices) for name, group in config.node_groups.items() if group.role != "core"}
-    return IdleCost(lines, per_node, prices)
+    return IdleCost(lines, per_node, prices, prices["idle_goal_month"].get(stack) if stack else None)

@@ -29,6 +29,7 @@ _ID_PREFIX = {
     "aws:ec2/routeTable:RouteTable": "rtb-",
     "aws:efs/fileSystem:FileSystem": "fs-",
     "aws:efs/mountTarget:MountTarget": "fsmt-",
+    "aws:ec2/instance:Instance": "i-",
 }
 
 
@@ -57,6 +58,8 @@ class FakeCloud(pulumi_mocks.Mocks):
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline"}
         if token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region}
+        if token == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0offline0arm64", "architecture": "arm64", "name": "al2023-ami-2023.offline-arm64"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
         return {}
@@ -66,6 +69,7 @@ class FakeCloud(pulumi_mocks.Mocks):
             "eks:index:Cluster": self._cluster,
             "eks:index:ManagedNodeGroup": self._managed_node_group,
             "aws:iam/role:Role": self._role,
+            "aws:ec2/instance:Instance": self._instance,
             "aws:iam/policy:Policy": self._policy,
             "aws:efs/fileSystem:FileSystem": self._file_system,
             "random:index/randomPassword:RandomPassword": self._random_password,
@@ -116,6 +120,9 @@ class FakeCloud(pulumi_mocks.Mocks):
 
     def _role(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}", "name": args.name}
+
+    def _instance(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+        return {"primaryNetworkInterfaceId": f"eni-{args.name}", "publicIp": "198.51.100.7"}
 
     def _policy(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{args.name}"}

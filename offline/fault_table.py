@@ -36,14 +36,24 @@ def layout(plan: Plan) -> faults.Layout:
         tuple(sorted(spot)),
         hub_volume_zonal=plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "cluster-gp3").inputs["provisioner"]
         == "ebs.csi.aws.com",
+        nat_kind="instance" if plan.of_type("aws:ec2/instance:Instance") else "gateway",
     )
 
 
 def _nat_of(plan: Plan, zone_of: dict[str, str], private: list[str]) -> dict[str, str | None]:
     """Per private zone, the zone of the NAT gateway its private subnet's route table sends the internet to."""
     nat_zone = {n.id: zone_of[n.inputs["subnetId"]] for n in plan.of_type("aws:ec2/natGateway:NatGateway")}
+    # A NAT instance is reached through its network interface (the fake cloud names it eni-<instance>).
+    nat_zone |= {f"eni-{i.name}": zone_of[i.inputs["subnetId"]] for i in plan.of_type("aws:ec2/instance:Instance")}
     table_nat = {
-        t.id: next((nat_zone[r["natGatewayId"]] for r in t.inputs.get("routes", []) if r.get("natGatewayId")), None)
+        t.id: next(
+            (
+                nat_zone[r.get("natGatewayId") or r["networkInterfaceId"]]
+                for r in t.inputs.get("routes", [])
+                if r.get("natGatewayId") or r.get("networkInterfaceId")
+            ),
+            None,
+        )
         for t in plan.of_type("aws:ec2/routeTable:RouteTable")
     }
     private_subnets = {

@@ -124,6 +124,12 @@ def _no_dummy_on_production(args: Any, report: Report) -> None:
         report("The dummy authenticator is not allowed on production.")
 
 
+def _no_nat_instance_on_production(args: Any, report: Report) -> None:
+    nat = args.resource_type == "aws:ec2/instance:Instance" and args.props.get("sourceDestCheck") is False
+    if nat and stack_of(args) in PRODUCTION_STACKS:
+        report("Production egress goes through NAT gateways (network.natGateways: perAz), not a NAT instance.")
+
+
 RULES = (
     Rule("efs-encrypted", "EFS file systems are encrypted at rest.", _efs_encrypted),
     Rule("efs-protected-on-production", "The home file system is protected on production.", _efs_protected),
@@ -137,4 +143,5 @@ RULES = (
     Rule("cost-tags", "Every AWS resource carries the cost tags (through the provider's default tags).", _cost_tags),
     Rule("helm-charts-pinned", "Every Helm release pins an exact chart version.", _charts_pinned),
     Rule("no-dummy-auth-on-production", "No dummy authenticator on production.", _no_dummy_on_production),
+    Rule("no-nat-instance-on-production", "No NAT instance on production.", _no_nat_instance_on_production),
 )

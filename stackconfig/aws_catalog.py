@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import re
 
 import botocore.session
 
@@ -37,8 +36,6 @@ NVIDIA_GPU_FAMILIES = frozenset(
     }
 )
 
-# Graviton families: letters, generation digits, then `g` (m7g, c6gn, r8gd, g5g, x2gd).
-_ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$|^a1$")
 
 
 @functools.cache
@@ -99,10 +96,6 @@ def regions() -> tuple[str, ...]:
 
 def family(instance_type: str) -> str:
     return instance_type.split(".", 1)[0]
-
-
-def is_arm(instance_type: str) -> bool:
-    return bool(_ARM_FAMILY.match(family(instance_type)))
 
 
 def has_nvidia_gpu(instance_type: str) -> bool:

@@ -56,6 +56,8 @@ class Layout:
     spot_groups: tuple[str, ...]
     # The hub's database volume is zonal (EBS, bound where the hub first runs).
     hub_volume_zonal: bool = True
+    # What does the NAT: AWS's managed gateways, or one EC2 instance (recovered by EC2 alarms).
+    nat_kind: Literal["gateway", "instance"] = "gateway"
 
     @property
     def hub_zone(self) -> str:
@@ -176,17 +178,24 @@ def faults(layout: Layout) -> list[Fault]:
     nat_zone = layout.nat_of.get(hub)
     if nat_zone is not None:
         served = sorted(z for z, nat in layout.nat_of.items() if nat == nat_zone)
+        shared = len(served) == len(layout.zones)
+        scope = "every AZ shares it, so all egress waits" if shared else "the other AZs' own NATs are unaffected"
+        if layout.nat_kind == "instance":
+            how, minutes_ = (
+                f"EC2 recovers or reboots the NAT instance (its status-check alarms); {scope}",
+                minutes("instance_recovery"),
+            )
+        else:
+            how, minutes_ = f"AWS restores its managed gateway (no published time); {scope}", None
         found.append(
             Fault(
                 "nat-lost",
-                f"the NAT gateway in {nat_zone} lost",
+                f"the NAT {'instance' if layout.nat_kind == 'instance' else 'gateway'} in {nat_zone} lost",
                 f"internet egress of nodes in {', '.join(served)}: GitHub logins, archive checks, image "
                 "pulls and users' downloads there",
                 "automatic",
-                None,
-                "AWS restores its managed gateway (no published time); the other AZs' own NATs are unaffected"
-                if len(served) < len(layout.zones)
-                else "AWS restores its managed gateway (no published time); every AZ shares it, so all egress waits",
+                minutes_,
+                how,
             )
         )
     for group in layout.spot_groups:

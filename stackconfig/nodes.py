@@ -83,8 +83,9 @@ class NodeGroupConfig(ConfigModel):
             problems.append("`zones` is for the core group; user and GPU groups span every AZ")
         if self.role != "core" and self.min_size != 0:
             problems.append(f"{self.role} groups scale from zero: minSize must be 0")
-        arm = aws_catalog.ami_is_arm(self.ami_type)
-        wrong_arch = [t for t in self.instance_types if aws_catalog.is_arm(t) != arm]
+        # The architecture of each listed type comes from the instance table (checked above).
+        arch = "arm64" if aws_catalog.ami_is_arm(self.ami_type) else "x86_64"
+        wrong_arch = [t for t in self.instance_types if t in instances.known() and instances.spec(t)["arch"] != arch]
         if wrong_arch:
             problems.append(f"{', '.join(wrong_arch)} do not match the {self.ami_type} architecture")
         if self.role == "gpu":

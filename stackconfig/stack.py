@@ -22,6 +22,7 @@ from stackconfig.types import (
     DnsLabel,
     EfsPerformanceMode,
     EfsThroughputMode,
+    InstanceType,
     LogType,
     Region,
     SupportType,
@@ -51,9 +52,12 @@ class NetworkConfig(ConfigModel):
 
     cidr: Cidr = Field("10.0.0.0/16", description="VPC CIDR, /16 to /20. Default 10.0.0.0/16.")
     az_count: int = Field(3, ge=2, le=6, description="AZs to spread subnets over, 2-6. Default 3.")
-    nat_gateways: Literal["single", "perAz"] = Field(
-        "single", description="One shared NAT gateway (cheap) or one per AZ (resilient). Default single."
+    nat_gateways: Literal["single", "perAz", "instance"] = Field(
+        "single",
+        description="Egress: one shared NAT gateway, one per AZ (resilient), or one small NAT instance "
+        "(cheapest; EC2 recovers it; refused on production). Default single.",
     )
+    nat_instance_type: InstanceType = Field("t4g.nano", description="With natGateways instance: its type.")
     existing: ExistingNetwork | None = Field(None, description="Use this VPC; create no network.")
 
     @property
@@ -257,6 +261,13 @@ class StackConfig(ConfigModel):
             ("storage.efs.protect", efs.protect, "production protects the home file system (protect: true)"),
             ("storage.efs.backups", efs.backups, "production backs up the home file system (backups: true)"),
         ]
+        rules.append(
+            (
+                "network.natGateways",
+                self.network.nat_gateways != "instance",
+                "production egress goes through NAT gateways (perAz), not a NAT instance",
+            )
+        )
         problems = [(path, message) for path, holds, message in rules if not holds]
         problems += [
             (
@@ -282,7 +293,8 @@ class StackConfig(ConfigModel):
         else:
             nat_of = {z: (z if self.network.nat_gateways == "perAz" else zones[0]) for z in zones}
         spot = tuple(sorted(n for n, g in self.node_groups.items() if g.capacity_type == "SPOT"))
-        return faults.Layout(zones, tuple(core), nat_of, zones, zones, spot)
+        nat_kind: Literal["gateway", "instance"] = "instance" if self.network.nat_gateways == "instance" else "gateway"
+        return faults.Layout(zones, tuple(core), nat_of, zones, zones, spot, nat_kind=nat_kind)
 
     def warnings(self) -> list[tuple[str, str]]:
         """What deploys but needs attention soon, as (key path, message) pairs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -98,11 +99,16 @@ def test_gpu_families_are_real_ec2_families() -> None:
     assert families >= aws_catalog.NVIDIA_GPU_FAMILIES
 
 
-def test_arm_detection_matches_known_families() -> None:
-    assert [aws_catalog.is_arm(t) for t in ("m7g.large", "c6gn.xlarge", "g5g.xlarge", "t4g.small")] == [True] * 4
-    assert [aws_catalog.is_arm(t) for t in ("g4dn.xlarge", "m5.large", "p4de.24xlarge", "m7i-flex.large")] == [
-        False
-    ] * 4
+def test_the_instance_table_is_real_and_its_architectures_follow_the_family_names() -> None:
+    """Every listed type exists in botocore's EC2 model; Graviton families carry a `g` after their
+    generation (m7g, t4g, c6gn), which cross-checks the table's arch column."""
+    from stackconfig import instances
+
+    graviton = re.compile(r"^[a-z]+\d+g[a-z]*$")
+    for instance_type in instances.known():
+        assert instance_type in aws_catalog.instance_types()
+        arm = bool(graviton.match(instance_type.split(".")[0]))
+        assert instances.spec(instance_type)["arch"] == ("arm64" if arm else "x86_64"), instance_type
 
 
 def test_config_error_is_a_clean_pulumi_error() -> None:

@@ -6,31 +6,33 @@ import pytest
 
 from offline.costs import idle_cost, load_prices
 from offline.engine import Plan
-from tests.conftest import plan_with, stack_config
+from tests.conftest import in_component, plan_with, stack_config
 
 PRICES = load_prices()
 
 
 def expected_monthly(plan: Plan) -> float:
-    """Worked out from the raw stack file, independently of the estimate's code."""
+    """Worked out from the raw stack file and the recorded resources, independently of the estimate's code."""
     config = stack_config(plan)
     network, groups = config["dandihub:network"], config["dandihub:nodeGroups"]
-    nats = network["azCount"] if network["natGateways"] == "perAz" else 1
+    hours = PRICES["hours_per_month"]
+    ipv4 = PRICES["public_ipv4_hour"]
+    if network["natGateways"] == "instance":
+        nat = (PRICES["on_demand_hour"]["t4g.nano"] + ipv4) * hours + 8 * PRICES["gp3_gb_month"] + 0.2
+    else:
+        nat = (
+            (network["azCount"] if network["natGateways"] == "perAz" else 1)
+            * (PRICES["nat_gateway_hour"] + ipv4)
+            * hours
+        )
     core = groups["core"]
     core_nodes = core["minSize"] * core.get("zones", 1)
     core_hour = max(PRICES["on_demand_hour"][t] for t in core["instanceTypes"])
-    hourly = (
-        PRICES["eks_control_plane_hour"]
-        + nats * (PRICES["nat_gateway_hour"] + PRICES["public_ipv4_hour"])
-        + core_nodes * core_hour
-        + PRICES["classic_load_balancer_hour"]
-    )
+    hourly = PRICES["eks_control_plane_hour"] + core_nodes * core_hour + PRICES["classic_load_balancer_hour"]
+    hourly += network["azCount"] * ipv4  # the load balancer's address in each AZ
     disks = core_nodes * core.get("diskSize", 50) + 1
     return (
-        hourly * PRICES["hours_per_month"]
-        + disks * PRICES["gp3_gb_month"]
-        + PRICES["efs_minimum_month"]
-        + monitoring_monthly(plan)
+        hourly * hours + nat + disks * PRICES["gp3_gb_month"] + PRICES["efs_minimum_month"] + monitoring_monthly(plan)
     )
 
 
@@ -51,7 +53,8 @@ def monitoring_monthly(plan: Plan) -> float:
     return (
         gib * PRICES["gp3_gb_month"]
         + len(plan.of_type("aws:route53/healthCheck:HealthCheck")) * PRICES["route53_health_check_https_month"]
-        + len(plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")) * PRICES["cloudwatch_alarm_month"]
+        + len([a for a in in_component(plan, "dandihub:alerts:Alerts") if a.type.endswith("MetricAlarm")])
+        * PRICES["cloudwatch_alarm_month"]
         + gb * (PRICES["logs_ingest_gb"] + PRICES["logs_storage_gb_month"] * days / 30)
     )
 
@@ -61,11 +64,68 @@ def test_idle_cost_sums_follow_from_the_table(plan: Plan) -> None:
     assert estimate.monthly == pytest.approx(expected_monthly(plan))
 
 
-def test_known_totals(staging: Plan, prod: Plan) -> None:
-    # staging: 730 h x (0.10 EKS + 0.05 NAT+IP + 0.0752 t3a.large + 0.025 ELB) + 51 GiB gp3 x 0.08
-    # + monitoring: 20 GiB gp3 (1.60), 3 GB of logs kept 30 days (1.59), health check (1.50), 6 alarms (0.60)
-    assert idle_cost(staging.config).monthly == pytest.approx(186.726 + 1.60 + 1.59 + 1.50 + 0.60)
-    assert idle_cost(prod.config).monthly > idle_cost(staging.config).monthly
+def test_known_totals_meet_the_goals(staging: Plan, prod: Plan) -> None:
+    # staging: 730 h x (0.10 EKS + 0.0336 t4g.medium + 0.025 ELB + 2 x 0.005 LB IPv4)
+    #   + NAT instance: 730 h x (0.0042 t4g.nano + 0.005 IPv4) + 8 GiB x 0.08 + 2 alarms x 0.10
+    #   + 21 GiB gp3 x 0.08 (core disk, hub database)
+    #   + monitoring: 10 GiB gp3 (0.80), 3 GB of logs kept 30 days (1.59), health check (1.50), 6 alarms (0.60)
+    staging_total = 730 * (0.10 + 0.0336 + 0.025 + 0.010) + 730 * (0.0042 + 0.005) + 0.64 + 0.20 + 21 * 0.08
+    staging_total += 0.80 + 1.59 + 1.50 + 0.60
+    assert idle_cost(staging.config).monthly == pytest.approx(staging_total, abs=0.01)
+    assert idle_cost(staging.config).monthly <= PRICES["idle_goal_month"]["staging"] == 150
+    # prod keeps its resilience: core nodes in two AZs and a NAT gateway in each.
+    assert idle_cost(prod.config).monthly <= PRICES["idle_goal_month"]["prod"] == 350
+    assert len(prod.of_type("aws:ec2/natGateway:NatGateway")) == 3
+    assert (
+        len(
+            {
+                g.inputs["subnetIds"][0]
+                for g in prod.of_type("eks:index:ManagedNodeGroup")
+                if g.name.startswith("cluster-core")
+            }
+        )
+        == 2
+    )
+
+
+def test_the_plan_prints_the_difference_to_the_goal(staging: Plan) -> None:
+    text = idle_cost(staging.config, stack="staging").render()
+    assert "goal $150/month: under by" in text
+    over = idle_cost(plan_with("staging", set_={"network.natGateways": "perAz"}).config, stack="staging")
+    assert over.monthly > 150 and "goal $150/month: OVER by" in over.render()
+
+
+VARIANTS = {
+    "nat-instance-introspection-adopted": {"storage.introspectionPod": True,
+                                           "storage.efs.existingFileSystemId": "fs-0123456789abcdef0"},
+    "dns-record": {"hub.route53ZoneId": "Z0123456789ABCDEFGHIJ"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ["committed", *VARIANTS])
+def test_every_resource_type_is_priced_or_says_why_not(variant: str, plan: Plan) -> None:
+    """A new always-on resource type without a price fails here; a priced one must have its cost line."""
+    run = plan if variant == "committed" else plan_with(plan.stack, set_=VARIANTS[variant])
+    table, charts = PRICES["resource_types"], PRICES["charts"]
+    lines = [line.what for line in idle_cost(run.config).lines]
+    for r in run.resources:
+        if r.type.startswith("dandihub:"):
+            continue
+        if r.type == "kubernetes:helm.sh/v3:Release":
+            assert r.inputs["chart"] in charts, f"chart {r.inputs['chart']} is not in offline/prices.yaml charts"
+            entry = charts[r.inputs["chart"]]
+        else:
+            assert r.type in table, f"{r.type} ({r.name}) is not in offline/prices.yaml resource_types"
+            entry = table[r.type]
+        if not entry.startswith(("free:", "usage:")):
+            assert any(line.startswith(entry) for line in lines), f"{r.type} {r.name}: no cost line {entry!r}"
+
+
+def test_the_type_check_has_teeth(staging: Plan) -> None:
+    table = dict(PRICES["resource_types"])
+    del table["aws:route53/healthCheck:HealthCheck"]
+    unlisted = {r.type for r in staging.resources if not r.type.startswith("dandihub:") and r.type not in table}
+    assert unlisted == {"aws:route53/healthCheck:HealthCheck", "kubernetes:helm.sh/v3:Release"}
 
 
 def test_one_more_user_node_per_group(plan: Plan) -> None:

@@ -58,13 +58,14 @@ def test_one_multi_zone_core_group_makes_a_core_node_loss_manual(prod: Plan) -> 
 
 
 def test_a_single_nat_makes_an_az_loss_cut_the_other_azs_egress() -> None:
-    shared = by_id(faults.faults(fault_table.layout(plan_with("staging", set_={"nodeGroups.core.zones": 2}))))
+    two_cores = {"nodeGroups.core.zones": 2, "network.natGateways": "single"}
+    shared = by_id(faults.faults(fault_table.layout(plan_with("staging", set_=two_cores))))
     own = by_id(
         faults.faults(
             fault_table.layout(plan_with("staging", set_={"nodeGroups.core.zones": 2, "network.natGateways": "perAz"}))
         )
     )
-    assert "internet egress of nodes in us-east-2b, us-east-2c" in shared["az-lost-hub"].stops
+    assert "internet egress of nodes in us-east-2b (their NAT is in us-east-2a)" in shared["az-lost-hub"].stops
     assert "shared-nat" in shared["az-lost-hub"].causes
     assert own["az-lost-hub"].causes == ("hub-volume-zonal",)
 

@@ -18,7 +18,8 @@ def subnets(plan: Plan, kind: str) -> list:
 def test_one_public_and_one_private_subnet_per_az(plan: Plan) -> None:
     for kind, role_tag in (("public", "kubernetes.io/role/elb"), ("private", "kubernetes.io/role/internal-elb")):
         found = subnets(plan, kind)
-        assert sorted(s.inputs["availabilityZone"] for s in found) == ZONES_HERE
+        count = stack_config(plan)["dandihub:network"]["azCount"]
+        assert sorted(s.inputs["availabilityZone"] for s in found) == ZONES_HERE[:count]
         for subnet in found:
             tags = subnet.inputs["tags"]
             assert tags[role_tag] == "1"
@@ -42,9 +43,37 @@ def _private_route_nats(plan: Plan) -> dict[str, str]:
     return {t.name.rsplit("-private-", 1)[1]: t.inputs["routes"][0]["natGatewayId"] for t in tables}
 
 
-def test_staging_shares_one_nat_gateway(staging: Plan) -> None:
-    assert len(staging.of_type("aws:ec2/natGateway:NatGateway")) == 1
-    assert set(_private_route_nats(staging).values()) == {"nat-network-nat-us-east-2a"}
+def test_a_single_nat_gateway_is_shared() -> None:
+    plan = plan_with("staging", set_={"network.natGateways": "single"})
+    assert len(plan.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert set(_private_route_nats(plan).values()) == {"nat-network-nat-us-east-2a"}
+
+
+def test_staging_leaves_through_one_nat_instance_that_admits_only_the_vpc(staging: Plan) -> None:
+    """AWS's documented NAT instance: source/destination check off, forwarding and masquerade set up at
+    boot, its group open to the VPC only, every private route through it, EC2 recovering it."""
+    assert staging.of_type("aws:ec2/natGateway:NatGateway") == []
+    instance = staging.one("aws:ec2/instance:Instance", "network-nat-instance")
+    inputs = instance.inputs
+    assert inputs["sourceDestCheck"] is False and inputs["associatePublicIpAddress"] is True
+    assert inputs["instanceType"] == "t4g.nano" and inputs["ami"] == "ami-0offline0arm64"
+    assert "MASQUERADE" in inputs["userData"] and "net.ipv4.ip_forward = 1" in inputs["userData"]
+    assert inputs["metadataOptions"]["httpTokens"] == "required"
+    assert "ami" in instance.ignore_changes
+    public = {s.id for s in subnets(staging, "public")}
+    assert inputs["subnetId"] in public
+    (group,) = [
+        g for g in staging.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "network-nat-instance-sg"
+    ]
+    assert [r["cidrBlocks"] for r in group.inputs["ingress"]] == [[stack_config(staging)["dandihub:network"]["cidr"]]]
+    tables = [r for r in staging.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in r.name]
+    assert {t.inputs["routes"][0]["networkInterfaceId"] for t in tables} == {"eni-network-nat-instance"}
+    actions = sorted(
+        a.inputs["alarmActions"][0]
+        for a in staging.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a.parent == instance.urn
+    )
+    assert actions == ["arn:aws:automate:us-east-2:ec2:reboot", "arn:aws:automate:us-east-2:ec2:recover"]
 
 
 def test_prod_has_a_nat_gateway_in_each_az(prod: Plan) -> None:

@@ -79,6 +79,10 @@ CASES = {
         args(RELEASE, {"values": {"hub": {"config": {"JupyterHub": {"authenticator_class": "dummy"}}}}}, "staging"),
         args(RELEASE, {"values": {"hub": {"config": {"JupyterHub": {"authenticator_class": "dummy"}}}}}, "prod"),
     ),
+    "no-nat-instance-on-production": (
+        args("aws:ec2/instance:Instance", {"sourceDestCheck": False}, "staging"),
+        args("aws:ec2/instance:Instance", {"sourceDestCheck": False}, "prod"),
+    ),
 }
 
 
@@ -173,6 +177,7 @@ def test_the_pack_starts_under_pulumi_policy() -> None:
 CONFIG_DECIDED_PRODUCTION_RULES = {
     "efs-protected-on-production": "efs-protect.error.production.yaml",
     "no-dummy-auth-on-production": "dummy-auth.error.production.yaml",
+    "no-nat-instance-on-production": "nat.error.production-instance.yaml",
 }
 
 
