@@ -1,5 +1,5 @@
-"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, monitoring, hub,
-alerts, exports."""
+"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, monitoring, home
+governance, hub, alerts, exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -7,6 +7,8 @@ import pulumi_aws as aws
 from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
+from components.helm_values import deep_merge
+from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -82,6 +84,8 @@ monitoring = Monitoring(
     on_cluster,
 )
 
+homes = HomeGovernance("homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name), on_cluster)
+
 hub = JupyterHub(
     "hub",
     JupyterHubArgs(
@@ -93,7 +97,7 @@ hub = JupyterHub(
         storage.claim_name,
         cluster.hub_db_storage_class,
         depends_on=[storage, cluster.hub_db_storage, *nodes],
-        extra_values=monitoring.hub_values,
+        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
     ),
     on_cluster,
 )

@@ -61,7 +61,7 @@ class SharedStorage(pulumi.ComponentResource):
             performance_mode=efs.performance_mode,
             throughput_mode=efs.throughput_mode,
             provisioned_throughput_in_mibps=efs.provisioned_throughput_mibps,
-            lifecycle_policies=_lifecycle(efs.transition_to_ia),
+            lifecycle_policies=_lifecycle(efs.transition_to_ia, efs.transition_to_archive),
             tags={"Name": f"{args.cluster_name}-home"},
             opts=pulumi.ResourceOptions(
                 parent=self, retain_on_delete=True, protect=efs.protect, import_=efs.existing_file_system_id
@@ -175,14 +175,18 @@ class SharedStorage(pulumi.ComponentResource):
             _introspection_pod(name, self.namespace_name, self.claim_name, self)
 
 
-def _lifecycle(transition_to_ia: str | None) -> list[aws.efs.FileSystemLifecyclePolicyArgs]:
+def _lifecycle(
+    transition_to_ia: str | None, transition_to_archive: str | None
+) -> list[aws.efs.FileSystemLifecyclePolicyArgs]:
     if transition_to_ia is None:
         return []
-    return [
-        aws.efs.FileSystemLifecyclePolicyArgs(transition_to_ia=transition_to_ia),
-        # A file read from Infrequent Access is hot again: move it back.
-        aws.efs.FileSystemLifecyclePolicyArgs(transition_to_primary_storage_class="AFTER_1_ACCESS"),
-    ]
+    policies = [aws.efs.FileSystemLifecyclePolicyArgs(transition_to_ia=transition_to_ia)]
+    if transition_to_archive is not None:
+        # Untouched files go cheaper still (Archive); homes of people who left end up there.
+        policies.append(aws.efs.FileSystemLifecyclePolicyArgs(transition_to_archive=transition_to_archive))
+    # A file read from Infrequent Access or Archive is hot again: move it back.
+    policies.append(aws.efs.FileSystemLifecyclePolicyArgs(transition_to_primary_storage_class="AFTER_1_ACCESS"))
+    return policies
 
 
 def _introspection_pod(

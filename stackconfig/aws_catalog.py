@@ -37,7 +37,6 @@ NVIDIA_GPU_FAMILIES = frozenset(
 )
 
 
-
 @functools.cache
 def _model(service: str):
     return botocore.session.get_session().get_service_model(service)

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from stackconfig import aws_catalog, faults, kubernetes
+from stackconfig.homes import HomesConfig
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import MonitoringConfig
 from stackconfig.nodes import NodeGroupConfig
@@ -157,6 +158,9 @@ class EfsConfig(ConfigModel):
     )
     provisioned_throughput_mibps: float | None = Field(None, gt=0, description="Only with provisioned.")
     transition_to_ia_days: int | None = Field(30, description="Days before Infrequent Access; null = never.")
+    transition_to_archive_days: int | None = Field(
+        90, description="Days untouched before EFS Archive (elastic throughput only); null = never. Default 90."
+    )
     backups: bool = Field(False, description="AWS Backup of the file system. Prod: true.")
     protect: bool = Field(False, description="Refuse any plan that deletes or replaces it. Prod: true.")
     kms_key_arn: str | None = Field(
@@ -174,8 +178,28 @@ class EfsConfig(ConfigModel):
             aws_catalog.check_in(str(value), tuple(days), "EFS transition to IA, in days")
         return value
 
+    @field_validator("transition_to_archive_days")
+    @classmethod
+    def _archive(cls, value: int | None) -> int | None:
+        if value is not None:
+            days = [r.split("_")[1] for r in aws_catalog.enum("efs", "TransitionToArchiveRules")]
+            aws_catalog.check_in(str(value), tuple(days), "EFS transition to Archive, in days")
+        return value
+
+    @property
+    def transition_to_archive(self) -> str | None:
+        return None if self.transition_to_archive_days is None else f"AFTER_{self.transition_to_archive_days}_DAYS"
+
     @model_validator(mode="after")
     def _provisioned(self) -> EfsConfig:
+        if self.transition_to_archive_days is not None and self.throughput_mode != "elastic":
+            raise ValueError("transitionToArchiveDays needs throughputMode elastic (an EFS rule); set it null")
+        if self.transition_to_archive_days is not None and (
+            self.transition_to_ia_days is None or self.transition_to_archive_days <= self.transition_to_ia_days
+        ):
+            raise ValueError(
+                "transitionToArchiveDays must come after transitionToIaDays (files reach Archive after IA)"
+            )
         if (self.throughput_mode == "provisioned") != (self.provisioned_throughput_mibps is not None):
             raise ValueError("provisionedThroughputMibps is needed with, and only with, throughputMode provisioned")
         return self
@@ -216,6 +240,7 @@ class StackConfig(ConfigModel):
     storage: StorageConfig = Field(StorageConfig(), description="Shared EFS storage.")
     hub: HubConfig = Field(description="The JupyterHub release.")
     monitoring: MonitoringConfig = Field(MonitoringConfig(), description="Metrics, dashboards, logs and alerts.")
+    homes: HomesConfig = Field(HomesConfig(), description="Usage, soft limit and retention of the home directories.")
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules that span sections, as (key path, message) pairs; empty when all hold."""
@@ -240,6 +265,11 @@ class StackConfig(ConfigModel):
                     f"{self.autoscaler_image_tag!r} must match cluster.kubernetesVersion "
                     f"{self.cluster.kubernetes_version} (v{self.cluster.kubernetes_version}.x)",
                 )
+            )
+        retention = self.homes.retention
+        if retention.archive_after_days <= retention.warn_after_days:
+            problems.append(
+                ("homes.retention.archiveAfterDays", "must come after warnAfterDays, so users are warned before")
             )
         if self.monitoring.grafana.enabled and not self.monitoring.prometheus.enabled:
             problems.append(("monitoring.grafana.enabled", "Grafana shows Prometheus's metrics: enable prometheus too"))

@@ -31,10 +31,14 @@ HUB_ETC = "/usr/local/etc/jupyterhub/"
 SERVICE_ENV = {"HUB_SERVICE_PORT": "8081", "PROXY_API_SERVICE_PORT": "8001"}
 
 
-def _hub_files(manifests: list[Manifest], into: Path) -> None:
-    """The hub pod's mounts: the ConfigMap at config/ (and its two .py files at the top), the Secret at secret/."""
+def _hub_files(manifests: list[Manifest], into: Path) -> dict[str, str]:
+    """The hub pod's mounts: the ConfigMap at config/ (and its two .py files at the top), the Secret at secret/,
+    and the Secret's extra files where the pod mounts them under /usr/local/etc/jupyterhub/. Returns the
+    pod's plain environment variables."""
     (configmap,) = of_kind(manifests, "ConfigMap", "hub")
     (secret,) = of_kind(manifests, "Secret", "hub")
+    (deployment,) = of_kind(manifests, "Deployment", "hub")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
     (into / "config").mkdir(parents=True)
     (into / "secret").mkdir()
     for key, text in configmap["data"].items():
@@ -45,17 +49,24 @@ def _hub_files(manifests: list[Manifest], into: Path) -> None:
         (into / "secret" / key).write_text(text)
     for key, encoded in (secret.get("data") or {}).items():
         (into / "secret" / key).write_bytes(base64.b64decode(encoded))
+    for mount in container["volumeMounts"]:
+        if mount["name"] == "files" and mount["mountPath"].startswith(HUB_ETC):
+            target = into / mount["mountPath"][len(HUB_ETC) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(secret["stringData"][mount["subPath"]])
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
 @contextmanager
-def _hub_filesystem(root: Path, namespace: str) -> Iterator[None]:
+def _hub_filesystem(root: Path, namespace: str, env: dict[str, str]) -> Iterator[None]:
     """Paths under /usr/local/etc/jupyterhub/ read from `root`, and the hub pod's environment."""
     real_open, real_exists = builtins.open, os.path.exists
 
     def moved(path: Any) -> Any:
-        return str(root / path[len(HUB_ETC) :]) if isinstance(path, str) and path.startswith(HUB_ETC) else path
+        name = os.fspath(path) if isinstance(path, str | os.PathLike) else path
+        return str(root / name[len(HUB_ETC) :]) if isinstance(name, str) and name.startswith(HUB_ETC) else path
 
-    environment = {**SERVICE_ENV, "POD_NAMESPACE": namespace}
+    environment = {**env, **SERVICE_ENV, "POD_NAMESPACE": namespace}
     with (
         mock.patch.object(builtins, "open", lambda path, *a, **k: real_open(moved(path), *a, **k)),
         mock.patch.object(os.path, "exists", lambda path: real_exists(moved(path))),
@@ -66,9 +77,9 @@ def _hub_filesystem(root: Path, namespace: str) -> Iterator[None]:
 
 def load_hub_config(manifests: list[Manifest], workdir: Path, namespace: str) -> Config:
     """The Config the hub container builds from the rendered chart, as JupyterHub loads its config file."""
-    _hub_files(manifests, workdir)
+    env = _hub_files(manifests, workdir)
     sys.modules.pop("z2jh", None)  # z2jh caches what it read; each load starts afresh
-    with _hub_filesystem(workdir, namespace):
+    with _hub_filesystem(workdir, namespace, env):
         config = PyFileConfigLoader("jupyterhub_config.py", path=str(workdir)).load_config()
     sys.modules.pop("z2jh", None)
     sys.path[:] = [p for p in sys.path if p != str(workdir)]

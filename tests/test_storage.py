@@ -20,6 +20,7 @@ def test_file_system_settings(plan: Plan) -> None:
     assert inputs["throughputMode"] == "elastic"
     assert inputs["lifecyclePolicies"] == [
         {"transitionToIa": "AFTER_30_DAYS"},
+        {"transitionToArchive": "AFTER_90_DAYS"},
         {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
     ]
     assert inputs["tags"] == {"Name": f"dandihub-{plan.stack}-home"}
@@ -135,9 +136,9 @@ def test_a_new_file_system_is_not_imported(plan: Plan) -> None:
 
 
 def test_introspection_pod_is_off_unless_asked() -> None:
-    assert plan_with("staging").of_type("kubernetes:apps/v1:Deployment") == []
+    assert [r.name for r in plan_with("staging").of_type("kubernetes:apps/v1:Deployment")] == ["homes-exporter"]
     plan = plan_with("staging", set_={"storage.introspectionPod": True})
-    deployment = plan.one("kubernetes:apps/v1:Deployment").inputs
+    deployment = plan.one("kubernetes:apps/v1:Deployment", "storage-efs-browser").inputs
     pod = deployment["spec"]["template"]["spec"]
     assert deployment["metadata"]["namespace"] == "dandihub"
     assert pod["volumes"] == [{"name": "efs", "persistentVolumeClaim": {"claimName": "efs-claim"}}]

@@ -1,0 +1,201 @@
+"""Governing the home directories: the usage exporter for the dashboards, the weekly report (with DANDI's
+retention policy, off until asked for), and the hub's side (a returning user's archived home moved back
+before the server starts; a notice on the spawn page over the soft limit). The code that touches files is
+`values/home_governance.py`; nothing here deletes a user's file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.helm_values import VALUES_DIR
+from stackconfig.hub import HubConfig
+from stackconfig.stack import StackConfig
+
+SCRIPT = VALUES_DIR / "home_governance.py"
+SPAWN_TEMPLATE = VALUES_DIR / "templates" / "spawn.html"
+IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
+# The community's exporter of per-directory size, file count and newest change (the dashboards' source).
+EXPORTER = "prometheus-dirsize-exporter==3.2"
+# The report job loads only KubeSpawner's slug module, to name homes as the hub does.
+KUBESPAWNER = "jupyterhub-kubespawner==7.0.0"
+SERVICE = "home-report"
+# Exactly what the report needs from the hub: the users, their last activity and whether a server runs.
+REPORT_SCOPES = ["list:users", "read:users:name", "read:users:activity", "read:servers"]
+CORE = {"hub.jupyter.org/node-purpose": "core"}
+
+
+@dataclass(frozen=True)
+class HomeGovernanceArgs:
+    config: StackConfig
+    namespace: pulumi.Input[str]
+    claim_name: pulumi.Input[str]
+
+
+def policy(config: StackConfig) -> dict[str, Any]:
+    """values/home_governance.py's Policy, from config (admins are always exempt)."""
+    homes, retention = config.homes, config.homes.retention
+    return {
+        "soft_limit_gib": homes.soft_limit_gib,
+        "retention_enabled": retention.enabled,
+        "warn_after_days": retention.warn_after_days,
+        "archive_after_days": retention.archive_after_days,
+        "min_size_gib": retention.min_size_gib,
+        "exempt": sorted({*retention.exempt, *config.hub.auth.admin_users}),
+        "max_archives_per_run": retention.max_archives_per_run,
+    }
+
+
+def _efs(claim: pulumi.Input[str], sub_path: str = "", read_only: bool = False) -> tuple[dict, dict]:
+    volume = {"name": "efs", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}}
+    mount = {"name": "efs", "mountPath": "/efs", "readOnly": read_only, **({"subPath": sub_path} if sub_path else {})}
+    return volume, mount
+
+
+class HomeGovernance(pulumi.ComponentResource):
+    """The exporter, the report job, and `hub_values` for the hub release."""
+
+    hub_values: dict[str, Any]
+
+    def __init__(self, name: str, args: HomeGovernanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dandihub:homes:HomeGovernance", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        config, hub = args.config, args.config.hub
+        rules = json.dumps(policy(config), indent=1)
+        scripts = k8s.core.v1.ConfigMap(
+            f"{name}-scripts",
+            metadata={"name": "home-governance", "namespace": args.namespace},
+            data={"home_governance.py": SCRIPT.read_text(), "policy.json": rules},
+            opts=child,
+        )
+        token = random.RandomPassword(f"{name}-report-token", length=48, special=False, opts=child)
+        k8s.core.v1.Secret(
+            f"{name}-report-token",
+            metadata={"name": "home-report-token", "namespace": args.namespace},
+            string_data={"token": token.result},
+            opts=child,
+        )
+        self._exporter(name, args, child)
+        self._report_job(name, args, hub, child, scripts)
+        self.hub_values = self._hub(hub, args.claim_name, token.result, rules)
+        self.register_outputs({})
+
+    def _exporter(self, name: str, args: HomeGovernanceArgs, opts: pulumi.ResourceOptions) -> None:
+        homes = args.config.homes
+        volume, mount = _efs(args.claim_name, "home", read_only=True)
+        labels = {"app.kubernetes.io/name": "home-usage-exporter"}
+        command = (
+            f"pip install --quiet --no-cache-dir --target /tmp/py {EXPORTER} && PYTHONPATH=/tmp/py "
+            "/tmp/py/bin/dirsize-exporter "
+            f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000"
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-exporter",
+            metadata={"name": "home-usage-exporter", "namespace": args.namespace, "labels": labels},
+            spec={
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    # The prometheus chart's kubernetes-pods job scrapes annotated pods.
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
+                    },
+                    "spec": {
+                        "nodeSelector": CORE,
+                        # Reading every home needs root; the share is mounted read-only.
+                        "containers": [
+                            {
+                                "name": "exporter",
+                                "image": IMAGE,
+                                "command": ["sh", "-c", command],
+                                "env": [{"name": "HOME", "value": "/tmp"}],
+                                "ports": [{"name": "metrics", "containerPort": 8000}],
+                                "resources": {
+                                    "requests": {"cpu": "20m", "memory": "64Mi"},
+                                    "limits": {"memory": "256Mi"},
+                                },
+                                "volumeMounts": [mount],
+                            }
+                        ],
+                        "volumes": [volume],
+                    },
+                },
+            },
+            opts=opts,
+        )
+
+    def _report_job(
+        self,
+        name: str,
+        args: HomeGovernanceArgs,
+        hub: HubConfig,
+        opts: pulumi.ResourceOptions,
+        scripts: k8s.core.v1.ConfigMap,
+    ) -> None:
+        volume, mount = _efs(args.claim_name)
+        command = (
+            f"pip install --quiet --no-cache-dir --no-deps --target /tmp/py {KUBESPAWNER} && PYTHONPATH=/tmp/py "
+            "python /opt/home-governance/home_governance.py /efs /opt/home-governance/policy.json"
+        )
+        k8s.batch.v1.CronJob(
+            f"{name}-report",
+            metadata={"name": "home-report", "namespace": args.namespace},
+            spec={
+                "schedule": args.config.homes.report_schedule,
+                "concurrencyPolicy": "Forbid",
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {"spec": {"backoffLimit": 0, "template": {
+                    # The hub's NetworkPolicy admits pods with this label to its API.
+                    "metadata": {"labels": {"hub.jupyter.org/network-access-hub": "true"}},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "nodeSelector": CORE,
+                        "containers": [{
+                            "name": "report", "image": IMAGE, "command": ["sh", "-c", command],
+                            "env": [
+                                {"name": "HOME", "value": "/tmp"},
+                                {"name": "HOME_NAMES", "value": hub.home_names},
+                                {"name": "JUPYTERHUB_API_URL", "value": f"http://hub.{hub.namespace}.svc:8081/hub/api"},
+                                {"name": "JUPYTERHUB_API_TOKEN",
+                                 "valueFrom": {"secretKeyRef": {"name": "home-report-token", "key": "token"}}},
+                            ],
+                            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                            "volumeMounts": [
+                                mount, {"name": "scripts", "mountPath": "/opt/home-governance", "readOnly": True}
+                            ],
+                        }],
+                        "volumes": [volume, {"name": "scripts", "configMap": {"name": "home-governance"}}],
+                    },
+                }}},
+            },
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[scripts])),
+        )  # fmt: skip
+
+    def _hub(self, hub: HubConfig, claim: pulumi.Input[str], token: pulumi.Input[str], rules: str) -> dict[str, Any]:
+        """The hub mounts the share at /srv/efs (to move an archived home back), the policy and the spawn
+        template; its extraConfig installs the pre-spawn step and the soft-limit notice."""
+        return {
+            "hub": {
+                "services": {SERVICE: {"apiToken": token}},
+                "loadRoles": {SERVICE: {"scopes": REPORT_SCOPES, "services": [SERVICE]}},
+                "extraVolumes": [{"name": "efs", "persistentVolumeClaim": {"claimName": claim}}],
+                "extraVolumeMounts": [{"name": "efs", "mountPath": "/srv/efs"}],
+                "extraEnv": {"DANDIHUB_HOME_TEMPLATE": hub.home_sub_path},
+                "extraFiles": {
+                    "home-policy": {
+                        "mountPath": "/usr/local/etc/jupyterhub/home-governance/policy.json", "stringData": rules
+                    },
+                    "spawn-template": {"mountPath": "/usr/local/share/jupyterhub/dandi-templates/spawn.html",
+                                       "stringData": SPAWN_TEMPLATE.read_text()},
+                },
+                "templatePaths": ["/usr/local/share/jupyterhub/dandi-templates"],
+                "extraConfig": {"home-governance": SCRIPT.read_text()},
+            }
+        }  # fmt: skip

@@ -1,0 +1,332 @@
+"""Home-directory governance: usage per user, soft-quota notices, and DANDI's retention policy (warn after a
+while without a login, then archive), without ever deleting a user's file.
+
+It runs in two places, from this one file:
+- as the weekly report job (a standard Python image with the file mounted): it measures every home, asks
+  the hub's REST API for each user's last activity (a service token that may list users and read their
+  activity and servers, nothing else), writes a report for admins, and, only when retention is enabled,
+  moves inactive homes to `archive/<home>/<date>/` on the same file system (a rename: nothing is copied
+  or deleted) within its safety limits;
+- inside the hub, as z2jh `hub.extraConfig` (where `c` is the hub's config): before a server starts, a
+  returning user's archived home is moved back, and the spawn page shows a user over the soft limit their
+  usage, the limit and how to clean up.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+HOMES, ARCHIVE, REPORTS = "home", "archive", "admin/reports"
+
+
+class InconsistentError(RuntimeError):
+    """The file system is not as the run expected; the run stops without changing anything more."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    bytes: int
+    files: int
+    latest_mtime: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What config says (hub.homes): the soft limit, and the retention rules, applied only if enabled."""
+
+    soft_limit_gib: float = 10
+    retention_enabled: bool = False
+    warn_after_days: int = 30
+    archive_after_days: int = 45
+    min_size_gib: float = 0
+    exempt: frozenset[str] = frozenset()
+    max_archives_per_run: int = 10
+    prices_gb_month: dict[str, float] = field(default_factory=lambda: {"standard": 0.30, "ia": 0.016, "archive": 0.008})
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    home: str  # the directory under home/, as the hub names it
+    admin: bool
+    running: bool
+    last_activity: datetime.datetime | None
+
+
+def measure(path: Path) -> Usage:
+    """Bytes, files and the newest change under `path`, without following links out of it."""
+    total = files = 0
+    latest = 0.0
+    for directory, _, names in os.walk(path):
+        for name in names:
+            stat = os.lstat(os.path.join(directory, name))
+            total += stat.st_size
+            files += 1
+            latest = max(latest, stat.st_mtime)
+    return Usage(total, files, latest)
+
+
+def _days(since: datetime.datetime | None, now: datetime.datetime) -> int | None:
+    return None if since is None else (now - since).days
+
+
+def plan(users: list[User], usage: dict[str, Usage], policy: Policy, now: datetime.datetime) -> list[dict[str, Any]]:
+    """Who is inactive, and what retention would do to each (never to admins, the exempt, running servers)."""
+    actions = []
+    for user in users:
+        days = _days(user.last_activity, now)
+        if days is None or days < policy.warn_after_days or user.home not in usage:
+            continue
+        held = usage[user.home]
+        reason = (
+            "admin"
+            if user.admin
+            else "exempt"
+            if user.name in policy.exempt
+            else "server running"
+            if user.running
+            else "below the minimum size"
+            if held.bytes < policy.min_size_gib * GIB
+            else ""
+        )
+        kind = "archive" if days >= policy.archive_after_days and not reason else "warn"
+        actions.append(
+            {
+                "user": user.name,
+                "home": user.home,
+                "inactive_days": days,
+                "bytes": held.bytes,
+                "action": kind,
+                "kept_because": reason,
+            }
+        )
+    return sorted(actions, key=lambda a: -a["inactive_days"])
+
+
+def archive(root: Path, home: str, today: datetime.date) -> dict[str, Any]:
+    """Move `home/<home>` to `archive/<home>/<today>`: one rename on one file system, checked before and
+    after. Raises InconsistentError (changing nothing) when the home is not a plain directory or the target
+    exists, and after the move if what arrived differs from what left."""
+    source = root / HOMES / home
+    target = root / ARCHIVE / home / today.isoformat()
+    if source.is_symlink() or not source.is_dir():
+        raise InconsistentError(f"{source} is not a directory")
+    if target.exists():
+        raise InconsistentError(f"{target} exists already")
+    before = measure(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(source, target)
+    after = measure(target)
+    if (after.bytes, after.files) != (before.bytes, before.files):
+        raise InconsistentError(f"{home}: {before} before the move, {after} after it")
+    return {"home": home, "to": str(target.relative_to(root)), "bytes": before.bytes, "files": before.files}
+
+
+def restore(root: Path, home: str) -> Path | None:
+    """Move the newest archive of `home` back to `home/<home>` if the home is missing or an empty directory
+    (as the kubelet makes it); otherwise leave everything as it is. Returns where it came from."""
+    snapshots = (
+        sorted(p for p in (root / ARCHIVE / home).glob("*") if p.is_dir()) if (root / ARCHIVE / home).is_dir() else []
+    )
+    target = root / HOMES / home
+    if not snapshots or (target.exists() and (target.is_symlink() or any(target.iterdir()))):
+        return None
+    latest = snapshots[-1]
+    before = measure(latest)
+    if target.exists():
+        target.rmdir()  # empty, as checked above: no file is removed
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(latest, target)
+    after = measure(target)
+    if (after.bytes, after.files) != (before.bytes, before.files):
+        raise InconsistentError(f"{home}: {before} in the archive, {after} after the restore")
+    return latest
+
+
+def report(root: Path, users: list[User], policy: Policy, now: datetime.datetime) -> dict[str, Any]:
+    """Measure, plan, apply retention if enabled (within its limits), and describe it all."""
+    homes = root / HOMES
+    usage = {p.name: measure(p) for p in sorted(homes.iterdir()) if p.is_dir() and not p.is_symlink()}
+    previous = _previous(root)
+    prices = policy.prices_gb_month
+    rows = []
+    for home, held in usage.items():
+        gb = held.bytes / 1e9
+        rows.append(
+            {
+                "home": home,
+                "bytes": held.bytes,
+                "files": held.files,
+                "growth_bytes": held.bytes - previous.get(home, held.bytes),
+                "over_soft_limit": held.bytes > policy.soft_limit_gib * GIB,
+                "monthly_usd": {cls: round(gb * price, 4) for cls, price in prices.items()},
+            }
+        )
+    actions = plan(users, usage, policy, now)
+    done: list[dict[str, Any]] = []
+    error = None
+    if policy.retention_enabled:
+        for action in [a for a in actions if a["action"] == "archive"][: policy.max_archives_per_run]:
+            try:
+                done.append(archive(root, action["home"], now.date()))
+            except InconsistentError as problem:
+                error = str(problem)
+                break
+    return {
+        "generated": now.isoformat(),
+        "total_bytes": sum(u.bytes for u in usage.values()),
+        "homes": rows,
+        "over_soft_limit": [r["home"] for r in rows if r["over_soft_limit"]],
+        "inactive": actions,
+        "retention": {"enabled": policy.retention_enabled, "archived": done, "stopped": error},
+        "policy": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(policy).items()},
+    }
+
+
+def _previous(root: Path) -> dict[str, int]:
+    reports = sorted((root / REPORTS).glob("usage-*.json")) if (root / REPORTS).is_dir() else []
+    return {r["home"]: r["bytes"] for r in json.loads(reports[-1].read_text())["homes"]} if reports else {}
+
+
+def write(root: Path, result: dict[str, Any]) -> Path:
+    """The report as JSON (for the hub's notices and the next run's growth) and Markdown (for people)."""
+    out = root / REPORTS
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)  # admins only: no user server mounts admin/, and this keeps it from anyone else too
+    stamp = result["generated"][:10]
+    path = out / f"usage-{stamp}.json"
+    path.write_text(json.dumps(result, indent=1))
+    lines = [
+        f"# Home directories, {stamp}",
+        "",
+        f"Total: {result['total_bytes'] / GIB:.1f} GiB",
+        "",
+        "| home | GiB | growth GiB | files | $/month Standard / IA / Archive | over limit |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in sorted(result["homes"], key=lambda r: -r["bytes"]):
+        usd = " / ".join(f"{r['monthly_usd'][cls]:.2f}" for cls in ("standard", "ia", "archive"))
+        over = "yes" if r["over_soft_limit"] else ""
+        lines.append(
+            f"| {r['home']} | {r['bytes'] / GIB:.2f} | {r['growth_bytes'] / GIB:+.2f} | {r['files']} | {usd} | {over} |"
+        )
+    lines += ["", "## Inactive", "", "| user | days | GiB | would | kept because |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        f"| {a['user']} | {a['inactive_days']} | {a['bytes'] / GIB:.2f} | {a['action']} | {a['kept_because']} |"
+        for a in result["inactive"]
+    ]
+    retention = result["retention"]
+    lines += [
+        "",
+        f"Retention {'enabled' if retention['enabled'] else 'off (dry run)'}: "
+        f"{len(retention['archived'])} archived"
+        + (f"; stopped: {retention['stopped']}" if retention["stopped"] else ""),
+    ]
+    (out / f"usage-{stamp}.md").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def hub_users(api_url: str, token: str, home_of: Any) -> list[User]:
+    """Every user with their last activity and whether a server runs, from the hub's REST API."""
+    users, offset = [], 0
+    while True:
+        request = urllib.request.Request(
+            f"{api_url.rstrip('/')}/users?offset={offset}&limit=200&include_stopped_servers",
+            headers={"Authorization": f"token {token}", "Accept": "application/jupyterhub-pagination+json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # the hub's Service, in the cluster
+            page = json.load(response)
+        for item in page["items"]:
+            last = item.get("last_activity")
+            users.append(
+                User(
+                    item["name"],
+                    home_of(item["name"]),
+                    bool(item.get("admin")),
+                    any(s.get("ready") or s.get("pending") for s in (item.get("servers") or {}).values()),
+                    datetime.datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None,
+                )
+            )
+        if not page["_pagination"].get("next"):
+            return users
+        offset = page["_pagination"]["next"]["offset"]
+
+
+def load_policy(path: Path) -> Policy:
+    with open(path) as file:
+        raw = json.load(file)
+    return Policy(**{**raw, "exempt": frozenset(raw.get("exempt", []))})
+
+
+def usage_notice(root: Path, home: str, policy: Policy) -> dict[str, Any] | None:
+    """What the spawn page tells a user over the soft limit (from the newest report), else None."""
+    reports = sorted((root / REPORTS).glob("usage-*.json")) if (root / REPORTS).is_dir() else []
+    if not reports:
+        return None
+    row = next((r for r in json.loads(reports[-1].read_text())["homes"] if r["home"] == home), None)
+    if row is None or row["bytes"] <= policy.soft_limit_gib * GIB:
+        return None
+    return {"used_gib": round(row["bytes"] / GIB, 1), "limit_gib": policy.soft_limit_gib, "as_of": reports[-1].stem[6:]}
+
+
+def configure_hub(c: Any, root: Path, home_template: str, policy: Policy) -> None:
+    """In the hub: restore an archived home before its server starts; tell users over the soft limit."""
+    from kubespawner import KubeSpawner
+
+    def home_of(spawner: KubeSpawner) -> str:
+        return spawner._expand_user_properties(home_template).split("/", 1)[1]
+
+    async def restore_before_start(spawner: KubeSpawner) -> None:
+        restored = restore(root, home_of(spawner))
+        if restored is not None:
+            spawner.log.info("restored %s's home from %s", spawner.user.name, restored)
+
+    c.KubeSpawner.pre_spawn_hook = restore_before_start
+    c.JupyterHub.template_vars = {
+        "home_usage": lambda user: usage_notice(root, home_of(user.spawner), policy) if user is not None else None
+    }
+
+
+def home_namer(scheme: str) -> Any:
+    """The hub's name for a user's home directory (hub.homeNames), with KubeSpawner's own slug code."""
+    import importlib.util
+
+    import kubespawner  # installed without its dependencies; only its slug module is loaded
+
+    spec = importlib.util.spec_from_file_location("slugs", Path(kubespawner.__path__[0]) / "slugs.py")
+    assert spec and spec.loader
+    slugs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(slugs)
+    if scheme == "escaped":
+        return lambda login: slugs.escape_slug(login.lower())
+    return lambda login: slugs.safe_slug(login.lower(), max_length=48)
+
+
+def main(argv: list[str]) -> int:
+    """The report job: `home_governance.py <file system root> <policy.json>`."""
+    root, policy = Path(argv[0]), load_policy(Path(argv[1]))
+    home_of = home_namer(os.environ["HOME_NAMES"])
+    users = hub_users(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"], home_of)
+    result = report(root, users, policy, datetime.datetime.now(datetime.UTC))
+    print(f"wrote {write(root, result)}; archived {len(result['retention']['archived'])}")
+    if result["retention"]["stopped"]:
+        print(f"stopped: {result['retention']['stopped']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# Where the hub finds the file system and the policy (the program mounts both; components/home_governance.py).
+HUB_ROOT, HUB_POLICY = Path("/srv/efs"), Path("/usr/local/etc/jupyterhub/home-governance/policy.json")
+
+if "c" in globals():  # executed by the hub as extraConfig, where `c` is the hub's config object
+    configure_hub(c, HUB_ROOT, os.environ["DANDIHUB_HOME_TEMPLATE"], load_policy(HUB_POLICY))  # type: ignore[name-defined]  # noqa: F821
+elif __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
