@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -69,14 +69,14 @@ class HomeGovernance(pulumi.ComponentResource):
         rules = json.dumps(policy(config), indent=1)
         scripts = k8s.core.v1.ConfigMap(
             f"{name}-scripts",
-            metadata={"name": "home-governance", "namespace": args.namespace},
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="home-governance", namespace=args.namespace),
             data={"home_governance.py": SCRIPT.read_text(), "policy.json": rules},
             opts=child,
         )
         token = random.RandomPassword(f"{name}-report-token", length=48, special=False, opts=child)
         k8s.core.v1.Secret(
             f"{name}-report-token",
-            metadata={"name": "home-report-token", "namespace": args.namespace},
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="home-report-token", namespace=args.namespace),
             string_data={"token": token.result},
             opts=child,
         )
@@ -94,39 +94,41 @@ class HomeGovernance(pulumi.ComponentResource):
             "/tmp/py/bin/dirsize-exporter "
             f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000"
         )
-        k8s.apps.v1.Deployment(
-            f"{name}-exporter",
-            metadata={"name": "home-usage-exporter", "namespace": args.namespace, "labels": labels},
-            spec={
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    # The prometheus chart's kubernetes-pods job scrapes annotated pods.
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
-                    },
-                    "spec": {
-                        "nodeSelector": CORE,
-                        # Reading every home needs root; the share is mounted read-only.
-                        "containers": [
-                            {
-                                "name": "exporter",
-                                "image": IMAGE,
-                                "command": ["sh", "-c", command],
-                                "env": [{"name": "HOME", "value": "/tmp"}],
-                                "ports": [{"name": "metrics", "containerPort": 8000}],
-                                "resources": {
-                                    "requests": {"cpu": "20m", "memory": "64Mi"},
-                                    "limits": {"memory": "256Mi"},
-                                },
-                                "volumeMounts": [mount],
-                            }
-                        ],
-                        "volumes": [volume],
-                    },
+        spec: dict[str, Any] = {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                # The prometheus chart's kubernetes-pods job scrapes annotated pods.
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
+                },
+                "spec": {
+                    "nodeSelector": CORE,
+                    # Reading every home needs root; the share is mounted read-only.
+                    "containers": [
+                        {
+                            "name": "exporter",
+                            "image": IMAGE,
+                            "command": ["sh", "-c", command],
+                            "env": [{"name": "HOME", "value": "/tmp"}],
+                            "ports": [{"name": "metrics", "containerPort": 8000}],
+                            "resources": {
+                                "requests": {"cpu": "20m", "memory": "64Mi"},
+                                "limits": {"memory": "256Mi"},
+                            },
+                            "volumeMounts": [mount],
+                        }
+                    ],
+                    "volumes": [volume],
                 },
             },
+        }
+        k8s.apps.v1.Deployment(
+            f"{name}-exporter",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="home-usage-exporter", namespace=args.namespace, labels=labels),
+            # Plain dicts (as the Kubernetes API has them); typed, they would cost mypy minutes.
+            spec=cast(Any, spec),
             opts=opts,
         )
 
@@ -143,38 +145,59 @@ class HomeGovernance(pulumi.ComponentResource):
             f"pip install --quiet --no-cache-dir --no-deps --target /tmp/py {KUBESPAWNER} && PYTHONPATH=/tmp/py "
             "python /opt/home-governance/home_governance.py /efs /opt/home-governance/policy.json"
         )
+        spec: dict[str, Any] = {
+            "schedule": args.config.homes.report_schedule,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        # The hub's NetworkPolicy admits pods with this label to its API.
+                        "metadata": {"labels": {"hub.jupyter.org/network-access-hub": "true"}},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "nodeSelector": CORE,
+                            "containers": [
+                                {
+                                    "name": "report",
+                                    "image": IMAGE,
+                                    "command": ["sh", "-c", command],
+                                    "env": [
+                                        {"name": "HOME", "value": "/tmp"},
+                                        {"name": "HOME_NAMES", "value": hub.home_names},
+                                        {
+                                            "name": "JUPYTERHUB_API_URL",
+                                            "value": f"http://hub.{hub.namespace}.svc:8081/hub/api",
+                                        },
+                                        {
+                                            "name": "JUPYTERHUB_API_TOKEN",
+                                            "valueFrom": {
+                                                "secretKeyRef": {"name": "home-report-token", "key": "token"}
+                                            },
+                                        },
+                                    ],
+                                    "resources": {
+                                        "requests": {"cpu": "50m", "memory": "128Mi"},
+                                        "limits": {"memory": "512Mi"},
+                                    },
+                                    "volumeMounts": [
+                                        mount,
+                                        {"name": "scripts", "mountPath": "/opt/home-governance", "readOnly": True},
+                                    ],
+                                }
+                            ],
+                            "volumes": [volume, {"name": "scripts", "configMap": {"name": "home-governance"}}],
+                        },
+                    },
+                }
+            },
+        }
         k8s.batch.v1.CronJob(
             f"{name}-report",
-            metadata={"name": "home-report", "namespace": args.namespace},
-            spec={
-                "schedule": args.config.homes.report_schedule,
-                "concurrencyPolicy": "Forbid",
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 3,
-                "jobTemplate": {"spec": {"backoffLimit": 0, "template": {
-                    # The hub's NetworkPolicy admits pods with this label to its API.
-                    "metadata": {"labels": {"hub.jupyter.org/network-access-hub": "true"}},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "nodeSelector": CORE,
-                        "containers": [{
-                            "name": "report", "image": IMAGE, "command": ["sh", "-c", command],
-                            "env": [
-                                {"name": "HOME", "value": "/tmp"},
-                                {"name": "HOME_NAMES", "value": hub.home_names},
-                                {"name": "JUPYTERHUB_API_URL", "value": f"http://hub.{hub.namespace}.svc:8081/hub/api"},
-                                {"name": "JUPYTERHUB_API_TOKEN",
-                                 "valueFrom": {"secretKeyRef": {"name": "home-report-token", "key": "token"}}},
-                            ],
-                            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-                            "volumeMounts": [
-                                mount, {"name": "scripts", "mountPath": "/opt/home-governance", "readOnly": True}
-                            ],
-                        }],
-                        "volumes": [volume, {"name": "scripts", "configMap": {"name": "home-governance"}}],
-                    },
-                }}},
-            },
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="home-report", namespace=args.namespace),
+            spec=cast(Any, spec),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[scripts])),
         )  # fmt: skip
 
