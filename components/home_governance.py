@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.helm_values import VALUES_DIR
+from components.monitoring import PIP
 from stackconfig.hub import HubConfig
 from stackconfig.stack import StackConfig
 
@@ -90,7 +91,7 @@ class HomeGovernance(pulumi.ComponentResource):
         volume, mount = _efs(args.claim_name, "home", read_only=True)
         labels = {"app.kubernetes.io/name": "home-usage-exporter"}
         command = (
-            f"pip install --quiet --no-cache-dir --target /tmp/py {EXPORTER} && PYTHONPATH=/tmp/py "
+            f"{PIP} {EXPORTER} && PYTHONPATH=/tmp/py "
             "/tmp/py/bin/dirsize-exporter "
             f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000"
         )
@@ -142,7 +143,7 @@ class HomeGovernance(pulumi.ComponentResource):
     ) -> None:
         volume, mount = _efs(args.claim_name)
         command = (
-            f"pip install --quiet --no-cache-dir --no-deps --target /tmp/py {KUBESPAWNER} && PYTHONPATH=/tmp/py "
+            f"{PIP} --no-deps {KUBESPAWNER} && PYTHONPATH=/tmp/py "
             "python /opt/home-governance/home_governance.py /efs /opt/home-governance/policy.json"
         )
         spec: dict[str, Any] = {

@@ -26,6 +26,8 @@ DASHBOARDS_SCRIPT: Path = VALUES_DIR / "grafana_dashboards.py"
 # go-jsonnet's Python binding compiles the dashboards at Grafana's start (values/grafana_dashboards.py).
 DASHBOARDS_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 GOJSONNET = "gojsonnet==0.22.0"
+# Packages for the in-cluster Python steps, wheels only (never built from source on a node), into /tmp/py.
+PIP = "pip install --quiet --no-cache-dir --only-binary=:all: --target /tmp/py"
 CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
 # The log groups the CloudWatch Observability add-on writes container logs to; made here, with a retention.
 CONTAINER_LOG_GROUPS = ("application", "dataplane", "host")
@@ -88,7 +90,7 @@ def grafana_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any]:
                     "command": [
                         "sh",
                         "-c",
-                        f"pip install --quiet --no-cache-dir --target /tmp/py {GOJSONNET} && PYTHONPATH=/tmp/py "
+                        f"{PIP} {GOJSONNET} && PYTHONPATH=/tmp/py "
                         f"python /opt/dashboards-compiler/grafana_dashboards.py {config.grafana.dashboards_commit} "
                         "/var/lib/grafana/dashboards/jupyterhub",
                     ],

@@ -311,7 +311,12 @@ def home_namer(scheme: str) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    """The report job: `home_governance.py <file system root> <policy.json>`."""
+    """The report job: `home_governance.py <file system root> <policy.json>`; an admin's restore by hand:
+    `home_governance.py restore <file system root> <home directory name>`."""
+    if argv[0] == "restore":
+        restored = restore(Path(argv[1]), argv[2])
+        print(f"restored {argv[2]} from {restored}" if restored else f"nothing to restore for {argv[2]}")
+        return 0
     root, policy = Path(argv[0]), load_policy(Path(argv[1]))
     home_of = home_namer(os.environ["HOME_NAMES"])
     users = hub_users(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"], home_of)
