@@ -71,23 +71,37 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
     }
     if profile.default:
         entry["default"] = True
-    if len(profile.images) == 1:
+    if len(profile.images) == 1 and profile.other_images is None:
         override["image"] = hub.images[profile.images[0]].image
     else:
-        entry["profile_options"] = {
-            "image": {
-                "display_name": "Image",
-                "choices": {
-                    key: {
-                        "display_name": hub.images[key].display_name,
-                        "default": i == 0,
-                        "kubespawner_override": {"image": hub.images[key].image},
-                    }
-                    for i, key in enumerate(profile.images)
-                },
-            }
-        }
+        entry["profile_options"] = {"image": image_option(profile, hub)}
     return entry
+
+
+def image_option(profile: ProfileConfig, hub: HubConfig) -> dict[str, Any]:
+    """The image menu of a profile; with `otherImages`, a field for an unlisted image that KubeSpawner
+    accepts only if it matches the pattern (so users bring their own environment, not any image)."""
+    option: dict[str, Any] = {
+        "display_name": "Image",
+        "choices": {
+            key: {
+                "display_name": hub.images[key].display_name,
+                "default": i == 0,
+                "kubespawner_override": {"image": hub.images[key].image},
+            }
+            for i, key in enumerate(profile.images)
+        },
+    }
+    if profile.other_images is not None:
+        option["unlisted_choice"] = {
+            "enabled": True,
+            "display_name": "Other image",
+            "display_name_in_choices": "Other image...",
+            "validation_regex": profile.other_images,
+            "validation_message": f"The image must match {profile.other_images}",
+            "kubespawner_override": {"image": "{value}"},
+        }
+    return option
 
 
 def with_home_mount(init_containers: list[dict[str, Any]], sub_path: str) -> list[dict[str, Any]]:

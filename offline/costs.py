@@ -154,7 +154,11 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             config.network.zone_count * prices["public_ipv4_hour"] * hours,
         ),
         CostLine(f"hub database volume ({HUB_DB_GB} GiB gp3)", HUB_DB_GB * prices["gp3_gb_month"]),
-        CostLine("EFS (no minimum; storage billed as used)", prices["efs_minimum_month"]),
+        CostLine(
+            f"EFS as used, $/GB-month: {prices['efs_standard_gb_month']:.2f} Standard, "
+            f"{prices['efs_ia_gb_month']:.3f} IA, {prices['efs_archive_gb_month']:.3f} Archive",
+            prices["efs_minimum_month"],
+        ),
         *monitoring_lines(config, prices),
     ]
     per_node = {name: node_hour(group, prices) for name, group in config.node_groups.items() if group.role != "core"}

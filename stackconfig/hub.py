@@ -170,6 +170,27 @@ class ProfileConfig(ConfigModel):
     gpus: int = Field(0, ge=0, le=8, description="GPUs; only on gpu groups.")
     images: list[str] = Field(min_length=1, description="Keys of hub.images offered; the first is the default.")
     default: bool = Field(False, description="Preselected in the menu (one profile at most).")
+    other_images: str | None = Field(
+        None,
+        description="Let users name an image that is not in the menu, if it matches this anchored regular "
+        "expression (registries and repositories allowed), e.g. ^docker\\.io/dandiarchive/[a-z0-9-]+:[\\w.-]+$. "
+        "Default: off.",
+    )
+
+    @field_validator("other_images")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"{value!r} is not a regular expression ({error})") from None
+        if not (value.startswith("^") and value.endswith("$")) or ".*" in value or value in ("^.+$", "^.*$"):
+            raise ValueError(
+                f"{value!r} must be anchored (^...$) and name the registries and repositories allowed, not any image"
+            )
+        return value
 
     @model_validator(mode="after")
     def _ranges(self) -> ProfileConfig:

@@ -139,7 +139,9 @@ def user_pod(
         server = spawner(login, config)
         form = server.options_form
         if formdata is not None:
-            assert isinstance(form, str) and all(f'value="{v[0]}"' in form for k, v in formdata.items()), formdata
+            # The menu offers what is chosen (a free-form unlisted image is typed, not offered).
+            chosen = [v[0] for k, v in formdata.items() if not k.endswith("--unlisted-choice")]
+            assert isinstance(form, str) and all(f'value="{v}"' in form for v in chosen), formdata
         server.user_options = server.options_from_form(formdata) if formdata is not None else {}
         await server.load_user_options()
 

@@ -359,3 +359,32 @@ def test_each_core_node_alone_holds_every_core_pod(chain: Chain) -> None:
         f"core pods ask {load['memory'] / 2**30:.2f} GiB; {node.instance_type} gives {node.memory_gib:.2f} GiB"
     )
     assert load["cpu"] > 0.5 and load["memory"] > 2**30, "the hub, proxy, scheduler, autoscaler and monitoring"
+
+
+# Users' own images ----------------------------------------------------------------------------------------
+
+OWN_IMAGES = r"^docker\.io/dandiarchive/[a-z0-9-]+:[\w.-]+$"
+
+
+def test_an_unlisted_image_is_accepted_only_when_it_matches_the_pattern(staging: Plan, tmp_path: Path) -> None:
+    """KubeSpawner itself validates the user's image against the profile's pattern."""
+    profiles = [p.model_dump(by_alias=True, exclude_none=True) for p in staging.config.hub.profiles]
+    profiles[0]["otherImages"] = OWN_IMAGES
+    plan = plan_with("staging", set_={"hub.profiles": profiles})
+    config = load_hub_config(render(plan.one("kubernetes:helm.sh/v3:Release", "hub-release")), tmp_path, "dandihub")
+    slug = profiles[0]["slug"]
+
+    def spawn_with(image: str) -> dict[str, Any]:
+        form = {"profile": [slug], f"profile-option-{slug}--image--unlisted-choice": [image]}
+        return user_pod(config, LOGIN, form, AUTH_STATE)
+
+    pod = spawn_with("docker.io/dandiarchive/my-env:2026.11")
+    assert pod["spec"]["containers"][0]["image"] == "docker.io/dandiarchive/my-env:2026.11"
+    for refused in ("ghcr.io/someone/miner:latest", "docker.io/dandiarchive/x:1; rm -rf /"):
+        with pytest.raises(ValueError, match="failed validation regex"):
+            spawn_with(refused)
+
+
+def test_profiles_offer_no_unlisted_image_unless_configured(plan: Plan) -> None:
+    entries = plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["singleuser"]["profileList"]
+    assert not [e for e in entries if "unlisted_choice" in e.get("profile_options", {}).get("image", {})]
