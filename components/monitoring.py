@@ -165,6 +165,22 @@ class Monitoring(pulumi.ComponentResource):
             opts=opts,
         )
 
+    def _release(
+        self, resource: str, chart: str, version: str, repo: str, values: dict[str, Any], args: MonitoringArgs,
+        opts: pulumi.ResourceOptions,
+    ) -> None:  # fmt: skip
+        """A pinned chart in the monitoring namespace, installed once nodes can run it."""
+        k8s.helm.v3.Release(
+            resource,
+            name=chart,
+            chart=chart,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            namespace=NAMESPACE,
+            values=values,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(args.nodes))),
+        )
+
     def _token(self, name: str) -> random.RandomPassword:
         # Kept in the (encrypted) state, so it stays the same on every `up`.
         return random.RandomPassword(name, length=48, special=False, opts=pulumi.ResourceOptions(parent=self))
@@ -172,16 +188,10 @@ class Monitoring(pulumi.ComponentResource):
     def _prometheus(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         token = self._token(f"{name}-prometheus-hub-token")
         self._secret(f"{name}-prometheus-hub-token", "prometheus-hub-token", {"token": token.result}, opts)
-        k8s.helm.v3.Release(
-            f"{name}-prometheus",
-            name="prometheus",
-            chart="prometheus",
-            version=args.config.prometheus.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_REPO),
-            namespace=NAMESPACE,
-            values=prometheus_values(args.config, args.hub),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(args.nodes))),
-        )
+        self._release(
+            f"{name}-prometheus", "prometheus", args.config.prometheus.chart_version, PROMETHEUS_REPO,
+            prometheus_values(args.config, args.hub), args, opts,
+        )  # fmt: skip
         self._services["prometheus"] = {"apiToken": token.result}
         # Exactly what scraping needs.
         self._roles["prometheus"] = {"scopes": ["read:metrics"], "services": ["prometheus"]}
@@ -205,16 +215,10 @@ class Monitoring(pulumi.ComponentResource):
             data={"grafana_dashboards.py": DASHBOARDS_SCRIPT.read_text()},
             opts=opts,
         )
-        k8s.helm.v3.Release(
-            f"{name}-grafana",
-            name="grafana",
-            chart="grafana",
-            version=args.config.grafana.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GRAFANA_REPO),
-            namespace=NAMESPACE,
-            values=grafana_values(args.config, args.hub),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(args.nodes))),
-        )
+        self._release(
+            f"{name}-grafana", "grafana", args.config.grafana.chart_version, GRAFANA_REPO,
+            grafana_values(args.config, args.hub), args, opts,
+        )  # fmt: skip
         self.grafana_url = f"https://{args.hub.domain}{GRAFANA_PATH}/"
         # A JupyterHub service: the proxy routes /services/grafana/ to it, and JupyterHub's OAuth lets in
         # only users with access to the service, which only the admin role has.

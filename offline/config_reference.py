@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from offline.generated import replace_section
 from stackconfig.stack import StackConfig
 from stackconfig.types import model_in
 
@@ -78,9 +79,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def update_readme(readme: Path = README) -> None:
     """Replace the README's reference section (between the markers) with the generated one."""
-    text = readme.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    readme.write_text(text[:start] + render() + text[end:])
+    replace_section(readme, BEGIN, END, render())
 
 
 if __name__ == "__main__":

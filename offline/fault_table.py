@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from offline.engine import Plan
+from offline.generated import replace_section
 from stackconfig import faults
 
 
@@ -115,9 +116,7 @@ def runbook_section() -> str:
 
 
 def update_runbook(runbook: Path = RUNBOOK) -> None:
-    text = runbook.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    runbook.write_text(text[:start] + runbook_section() + text[end:])
+    replace_section(runbook, BEGIN, END, runbook_section())
 
 
 if __name__ == "__main__":

@@ -29,6 +29,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
+# A small profile on the spot CPU group, for configs that replace the menu.
+TINY_PROFILE = {
+    "slug": "tiny",
+    "displayName": "Tiny",
+    "nodeGroup": "user-small",
+    "cpu": {"guarantee": 0.5, "limit": 1},
+    "memory": {"guarantee": "1G", "limit": "2G"},
+    "images": ["standard"],
+}
+
+
 def changed_config(stack: str, set_: dict[str, Any] | None = None, unset: list[str] | None = None) -> dict[str, Any]:
     """The stack file's config with dotted paths set or removed; the first part is the config key
     (`nodeGroups.gpu.maxSize` means key `dandihub:nodeGroups`, then `gpu`, then `maxSize`)."""

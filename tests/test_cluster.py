@@ -8,7 +8,7 @@ import pytest
 
 from offline.engine import Plan
 from stackconfig.nodes import NodeGroupConfig
-from tests.conftest import plan_with, stack_config
+from tests.conftest import TINY_PROFILE, plan_with, stack_config
 
 NODE_POLICIES = {
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -175,18 +175,7 @@ def test_no_gpu_group_no_device_plugin() -> None:
     plan = plan_with(
         "staging",
         unset=["nodeGroups.gpu"],
-        set_={
-            "hub.profiles": [
-                {
-                    "slug": "tiny",
-                    "displayName": "Tiny",
-                    "nodeGroup": "user-small",
-                    "cpu": {"guarantee": 1, "limit": 2},
-                    "memory": {"guarantee": "1G", "limit": "2G"},
-                    "images": ["standard"],
-                },
-            ]
-        },
+        set_={"hub.profiles": [TINY_PROFILE]},
     )
     assert not [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "nvidia" in r.name]
     assert not [r for r in plan.of_type("aws:autoscaling/tag:Tag") if "-gpu-" in r.name]

@@ -6,7 +6,7 @@ import pytest
 
 from offline.costs import idle_cost, load_prices
 from offline.engine import Plan
-from tests.conftest import in_component, plan_with, stack_config
+from tests.conftest import TINY_PROFILE, in_component, plan_with, stack_config
 
 PRICES = load_prices()
 
@@ -152,18 +152,8 @@ def test_no_nat_cost_with_an_existing_vpc() -> None:
     assert next(line for line in estimate.lines if line.what.startswith("NAT")).monthly == 0
 
 
-TINY = {
-    "slug": "tiny",
-    "displayName": "Tiny",
-    "nodeGroup": "user-small",
-    "cpu": {"guarantee": 0.5, "limit": 1},
-    "memory": {"guarantee": "1G", "limit": "2G"},
-    "images": ["standard"],
-}
-
-
 def test_an_unpriced_instance_type_is_named() -> None:
-    plan = plan_with("staging", set_={"nodeGroups.gpu.instanceTypes": ["g4dn.xlarge"], "hub.profiles": [TINY]})
+    plan = plan_with("staging", set_={"nodeGroups.gpu.instanceTypes": ["g4dn.xlarge"], "hub.profiles": [TINY_PROFILE]})
     with pytest.raises(KeyError, match=r"no price for g4dn\.xlarge"):
         idle_cost(plan.config)
 
