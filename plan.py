@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from offline import fault_table, preflight
+from offline import fault_table, preflight, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
 
@@ -96,6 +96,7 @@ def render(plan: Plan) -> str:
         lines.append(f"  {key}: {shown}")
     if plan.config is not None:
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
+        lines.append(startup.render(plan.config))
     return "\n".join(lines)
 
 

@@ -133,6 +133,9 @@ class ImageConfig(ConfigModel):
 
     display_name: str = Field(min_length=1, description="Name shown in the image menu.")
     image: str = Field(description="Image reference, repository[:tag][@digest].")
+    size_gb: float | None = Field(
+        None, gt=0, le=200, description="Compressed size, GB, for the time-to-notebook model; unknown if unset."
+    )
 
     @field_validator("image")
     @classmethod

@@ -1,0 +1,39 @@
+"""The time-to-notebook model: warm and cold waits per profile and image, from the dated figures and the
+images' sizes in config; an image without a size is unknown, not guessed."""
+
+from __future__ import annotations
+
+import pytest
+
+from offline import startup
+from offline.engine import Plan
+from tests.conftest import plan_with
+
+
+def test_every_profile_and_image_has_a_warm_and_a_cold_wait(plan: Plan) -> None:
+    waits = startup.waits(plan.config)
+    assert [(w.profile, w.image) for w in waits] == [(p.slug, i) for p in plan.config.hub.profiles for i in p.images]
+    assert all(w.warm_seconds == 12 and w.cold_seconds is None for w in waits), "no sizes in the stack files yet"
+
+
+def test_a_known_size_gives_a_cold_wait_from_the_figures() -> None:
+    images = {"standard": {"displayName": "DANDI", "image": "dandiarchive/dandihub:latest", "sizeGb": 6},
+              "matlab": {"displayName": "M", "image": "dandiarchive/dandihub:latest-matlab"},
+              "gpu": {"displayName": "G", "image": "dandiarchive/dandihub:latest-gpu", "sizeGb": 12}}  # fmt: skip
+    waits = {(w.profile, w.image): w for w in startup.waits(plan_with("staging", set_={"hub.images": images}).config)}
+    # 20 s autoscaler + 120 s boot and join + 6000 MB at 80 MB/s + 10 s start
+    assert waits["base", "standard"].cold_seconds == pytest.approx(20 + 120 + 75 + 10)
+    assert waits["gpu", "gpu"].cold_seconds == pytest.approx(20 + 120 + 150 + 10)
+    assert waits["base", "matlab"].cold_seconds is None
+
+
+def test_the_plan_prints_the_table_and_the_goal(staging: Plan) -> None:
+    text = startup.render(staging.config)
+    assert "base / standard" in text and "cold unknown (no image size in config)" in text
+    assert "goals: warm under 30 s; cold under 240 s for a 10 GB image, which takes 275 s: missed by 35 s" in text
+
+
+def test_every_figure_is_dated_with_a_unit_and_a_source() -> None:
+    table = startup.table()
+    assert table["checked"]
+    assert all(f["value"] > 0 and f["unit"] and f["source"] for f in table["figures"].values())
