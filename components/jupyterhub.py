@@ -113,6 +113,49 @@ def with_home_mount(init_containers: list[dict[str, Any]], sub_path: str) -> lis
     return containers
 
 
+SERVER_EXTENSIONS = "/etc/jupyter/extensions"
+BUSY_EXTENSION: Path = VALUES_DIR / "singleuser" / "busy_kernels_activity.py"
+
+
+def server_config(hub: HubConfig) -> dict[str, Any]:
+    """jupyter_server settings of every user server.
+
+    SQLite over NFS locks up ("database is locked", frozen notebooks): the databases jupyter_server's file
+    ids and the collaboration store keep go to the pod's own disk. Culling means idle: kernels idle (not
+    busy) for the hub's timeout are shut down, and a busy kernel counts as activity (busy_kernels_activity),
+    so the hub's culler stops only servers that really did nothing for its timeout.
+    """
+    culling = hub.culling
+    return {
+        "ServerApp": {"jpserver_extensions": {"busy_kernels_activity": True}},
+        "BaseFileIdManager": {"db_path": "/tmp/jupyter-file-ids.db"},
+        "SQLiteYStore": {"db_path": "/tmp/jupyter-ystore.db"},
+        "MappingKernelManager": {
+            "cull_idle_timeout": culling.timeout,
+            "cull_interval": culling.every,
+            "cull_busy": False,
+            "cull_connected": True,
+        },
+        "TerminalManager": {"cull_inactive_timeout": culling.timeout, "cull_interval": culling.every},
+    }
+
+
+def server_files(hub: HubConfig) -> dict[str, Any]:
+    """Files every user server gets (z2jh singleuser.extraFiles; `data` is written as JSON)."""
+    return {
+        "jupyter-server-config": {"mountPath": "/etc/jupyter/jupyter_server_config.json", "data": server_config(hub)},
+        # IPython's command history is SQLite too: kept per server, on the pod's disk (lost at stop).
+        "ipython-config": {
+            "mountPath": "/etc/ipython/ipython_config.json",
+            "data": {"HistoryManager": {"hist_file": "/tmp/ipython-history.sqlite"}},
+        },
+        "busy-kernels-activity": {
+            "mountPath": f"{SERVER_EXTENSIONS}/busy_kernels_activity.py",
+            "stringData": BUSY_EXTENSION.read_text(),
+        },
+    }
+
+
 def computed_values(
     args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_init_containers: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -128,6 +171,12 @@ def computed_values(
         "storage": {"static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path}},
         "initContainers": with_home_mount(yaml_init_containers, hub.home_sub_path),
         "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.profiles],
+    }
+    singleuser["extraFiles"] = server_files(hub)
+    singleuser["extraEnv"] = {
+        # Runtime files (kernel connection files, server info) on the pod's own disk, not on NFS.
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        "PYTHONPATH": SERVER_EXTENSIONS,
     }
     if hub.post_start:
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
