@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.helm_values import VALUES_DIR, deep_merge, load_values
+from components.image_pullers import image_pullers
 from stackconfig.hub import HubConfig, ProfileConfig, memory_bytes
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
@@ -163,7 +164,6 @@ def computed_values(
     hub = args.config
     default = next((p for p in hub.profiles if p.default), hub.profiles[0])
     default_repo, default_tag = image_parts(hub.images[default.images[0]].image)
-    cpu_images = sorted({hub.images[i].image for p in hub.profiles if p.gpus == 0 for i in p.images})
     singleuser: dict[str, Any] = {
         "image": {"name": default_repo, "tag": default_tag},
         "defaultUrl": hub.default_url,
@@ -199,12 +199,6 @@ def computed_values(
         },
         "singleuser": singleuser,
         "scheduling": placeholder_scheduling(default, args.node_groups[default.node_group], hub),
-        "prePuller": {
-            "extraImages": {
-                f"profile-{i}": dict(zip(("name", "tag"), image_parts(ref), strict=True))
-                for i, ref in enumerate(cpu_images)
-            }
-        },
         "cull": {
             "enabled": hub.culling.enabled,
             "timeout": hub.culling.timeout,
@@ -339,6 +333,7 @@ class JupyterHub(pulumi.ComponentResource):
                 allow_overwrite=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        image_pullers(name, hub, args.node_groups, args.namespace, pulumi.ResourceOptions(parent=self))
         self.url = f"https://{hub.domain}"
         self.release_name = self.release.name
         self.register_outputs(

@@ -244,13 +244,10 @@ def test_culling_and_placeholders_from_config() -> None:
     assert placeholder["extraPodSpec"] == {"nodeSelector": {"dandiarchive.org/node-group": "user-small"}}
 
 
-def test_pre_puller_pulls_cpu_profile_images_only(plan: Plan) -> None:
+def test_the_charts_single_puller_gives_way_to_one_per_group(plan: Plan) -> None:
     puller = values(plan)["prePuller"]
-    assert puller["continuous"] == {"enabled": True}
+    assert puller["continuous"] == {"enabled": False} and puller["hook"] == {"enabled": False}
     assert puller["pullProfileListImages"] is False
-    pulled = {f"{i['name']}:{i['tag']}" for i in puller["extraImages"].values()}
-    assert "dandiarchive/dandihub:latest" in pulled
-    assert "dandiarchive/dandihub:latest-gpu" not in pulled
 
 
 def test_no_dns_record_without_a_zone(plan: Plan) -> None:

@@ -94,8 +94,10 @@ def test_the_namespace_enforces_the_strictest_level_its_pods_pass(privileged: bo
 
 def test_every_chart_pod_passes_baseline_and_restricted_would_refuse_the_volume_fixer(plan: Plan) -> None:
     specs = pod_specs(hub_manifests(plan))
+    specs |= {f"DaemonSet/{r.name}": r.inputs["spec"]["template"]["spec"]
+              for r in plan.of_type("kubernetes:apps/v1:DaemonSet")}  # fmt: skip
     assert {"Deployment/hub", "Deployment/proxy", "Deployment/user-scheduler", "StatefulSet/user-placeholder",
-            "DaemonSet/continuous-image-puller"} <= set(specs)  # fmt: skip
+            "DaemonSet/hub-image-puller-gpu"} <= set(specs)  # fmt: skip
     assert {name: baseline_violations(spec) for name, spec in specs.items() if baseline_violations(spec)} == {}
     user_pod_extras = plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["singleuser"]
     assert runs_as_root({"initContainers": user_pod_extras["initContainers"]}) == ["nfs-fixer"]

@@ -72,8 +72,11 @@ class Chain:
 
     @functools.cached_property
     def daemons(self) -> list[dict[str, Any]]:
-        """Pod specs of every rendered DaemonSet: they take their share of each node they land on."""
-        return [m["spec"]["template"]["spec"] for ms in self.rendered.values() for m in of_kind(ms, "DaemonSet")]
+        """Pod specs of every DaemonSet, rendered or the program's own: each takes its share of a node."""
+        rendered = [m["spec"]["template"]["spec"] for ms in self.rendered.values() for m in of_kind(ms, "DaemonSet")]
+        return rendered + [
+            r.inputs["spec"]["template"]["spec"] for r in self.plan.of_type("kubernetes:apps/v1:DaemonSet")
+        ]
 
     def choices(self) -> dict[str, dict[str, list[str]] | None]:
         """Every spawn a user can ask for: each profile with each of its images, and no choice at all."""
@@ -388,3 +391,23 @@ def test_an_unlisted_image_is_accepted_only_when_it_matches_the_pattern(staging:
 def test_profiles_offer_no_unlisted_image_unless_configured(plan: Plan) -> None:
     entries = plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["singleuser"]["profileList"]
     assert not [e for e in entries if "unlisted_choice" in e.get("profile_options", {}).get("image", {})]
+
+
+# Images before they are needed --------------------------------------------------------------------------
+
+
+def test_each_group_pulls_the_images_of_its_profiles_gpu_nodes_included(chain: Chain) -> None:
+    hub = chain.plan.config.hub
+    pullers = {r.name.removeprefix("hub-image-puller-"): r.inputs["spec"]["template"]["spec"]
+               for r in chain.plan.of_type("kubernetes:apps/v1:DaemonSet")}  # fmt: skip
+    wanted = {
+        group: {hub.images[key].image for p in hub.profiles if p.node_group == group for key in p.images}
+        for group in {p.node_group for p in hub.profiles}
+    }
+    assert {group: {c["image"] for c in spec["initContainers"]} for group, spec in pullers.items()} == wanted
+    for group, spec in pullers.items():
+        assert landing_groups(spec, chain.groups) == {group}, group
+    gpu_groups = [n for n, g in chain.groups.items() if "k8s.amazonaws.com/accelerator" in g.labels]
+    for group in gpu_groups:
+        assert {c["image"] for c in pullers[group]["initContainers"]} == {"dandiarchive/dandihub:latest-gpu"}
+    assert not [g for g in pullers if chain.groups[g].role == "core"]
