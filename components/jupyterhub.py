@@ -14,7 +14,9 @@ import pulumi_random as random
 
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
-from stackconfig.hub import HubConfig, ProfileConfig, memory_bytes
+from components.placeholders import placeholders, tolerations
+from stackconfig import kubernetes as support
+from stackconfig.hub import HubConfig, ProfileConfig
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
@@ -170,7 +172,7 @@ def computed_values(
         "startTimeout": hub.start_timeout,
         "storage": {"static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path}},
         "initContainers": with_home_mount(yaml_init_containers, hub.home_sub_path),
-        "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.profiles],
+        "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.menu(support.today())],
     }
     singleuser["extraFiles"] = server_files(hub)
     singleuser["extraEnv"] = {
@@ -198,7 +200,9 @@ def computed_values(
             "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn}},
         },
         "singleuser": singleuser,
-        "scheduling": placeholder_scheduling(default, args.node_groups[default.node_group], hub),
+        # Warm seats are the program's own, per profile (components/placeholders.py); the chart's single set
+        # stays at zero, its priority class serving them.
+        "scheduling": {"userPlaceholder": {"replicas": 0}},
         "cull": {
             "enabled": hub.culling.enabled,
             "timeout": hub.culling.timeout,
@@ -206,32 +210,6 @@ def computed_values(
             "maxAge": hub.culling.max_age,
         },
     }
-
-
-def server_requests(profile: ProfileConfig) -> dict[str, float | int]:
-    """What a server of the profile requests, as KubeSpawner writes it (memory in bytes, K/M/G/T = 1024^n)."""
-    return {"cpu": profile.cpu.guarantee, "memory": int(memory_bytes(profile.memory.guarantee))}
-
-
-def placeholder_scheduling(profile: ProfileConfig, group: NodeGroupConfig, hub: HubConfig) -> dict[str, Any]:
-    """Warm seats that hold exactly what a server of `profile` needs, on its node group (the chart would
-    otherwise size them by the singleuser defaults, a fraction of a real server). The chart gives
-    placeholders the user-pod tolerations; every profile sets its own, so these serve placeholders only."""
-    return {
-        "userPlaceholder": {
-            "replicas": hub.user_placeholders,
-            "resources": {"requests": server_requests(profile)},
-            "extraPodSpec": {"nodeSelector": {NODE_GROUP_LABEL: profile.node_group}},
-        },
-        "userPods": {"tolerations": tolerations(group)},
-    }
-
-
-def tolerations(group: NodeGroupConfig) -> list[dict[str, str]]:
-    """Tolerations of every taint of the group, user one included."""
-    return [
-        {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.kubernetes_effect} for t in group.all_taints
-    ]
 
 
 def _gated(hub: HubConfig) -> bool:
@@ -334,6 +312,10 @@ class JupyterHub(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         image_pullers(name, hub, args.node_groups, args.namespace, pulumi.ResourceOptions(parent=self))
+        placeholders(
+            name, hub.profiles, hub.seats(support.today()), args.node_groups, args.namespace,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )  # fmt: skip
         self.url = f"https://{hub.domain}"
         self.release_name = self.release.name
         self.register_outputs(

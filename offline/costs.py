@@ -6,13 +6,15 @@ it leaves out traffic, CloudWatch logs and the data stored on EFS, which grow wi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stackconfig import kubernetes
+from stackconfig import instances, kubernetes
+from stackconfig.hub import ProfileConfig, memory_bytes
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.stack import StackConfig
 
@@ -132,6 +134,41 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
     return lines
 
 
+def seats_per_node(profile: ProfileConfig, group: NodeGroupConfig) -> int:
+    """Servers of the profile that fit an empty node of the group's smallest type (by their guarantees)."""
+    node = instances.smallest(list(group.instance_types))
+    fits = [int(node.cpu // profile.cpu.guarantee), int(node.memory_bytes // memory_bytes(profile.memory.guarantee))]
+    if profile.gpus:
+        fits.append(node.gpus // profile.gpus)
+    return max(1, min(fits))
+
+
+def warm_seat_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
+    """Standing warm seats keep user nodes up: priced per month. An event's seats are priced for its dates
+    (shown, not added to the monthly total)."""
+    hub, hours = config.hub, prices["hours_per_month"]
+    profiles = {p.slug: p for p in hub.profiles}
+
+    def nodes(slug: str, seats: int) -> tuple[int, float]:
+        profile = profiles[slug]
+        group = config.node_groups[profile.node_group]
+        count = math.ceil(seats / seats_per_node(profile, group))
+        return count, count * node_hour(group, prices)
+
+    lines = []
+    for slug, seats in hub.warm_seats.items():
+        if seats:
+            count, hourly = nodes(slug, seats)
+            group = profiles[slug].node_group
+            lines.append(CostLine(f"warm seats: {seats} {slug} on {group} (x{count} nodes)", hourly * hours))
+    for event in hub.events:
+        count, hourly = nodes(event.profile, event.seats)
+        once = hourly * 24 * ((event.end - event.start).days + 1)
+        dates = f"{event.start}..{event.end}"
+        lines.append(CostLine(f"warm seats of {event.name} {dates}: x{count} nodes, ${once:.0f} once", 0.0))
+    return lines
+
+
 def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: str | None = None) -> IdleCost:
     prices = prices or load_prices()
     hours = prices["hours_per_month"]
@@ -160,6 +197,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             prices["efs_minimum_month"],
         ),
         *monitoring_lines(config, prices),
+        *warm_seat_lines(config, prices),
     ]
     per_node = {name: node_hour(group, prices) for name, group in config.node_groups.items() if group.role != "core"}
     return IdleCost(lines, per_node, prices, prices["idle_goal_month"].get(stack) if stack else None)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -172,6 +173,9 @@ class ProfileConfig(ConfigModel):
     memory: MemoryRange = Field(description="Memory guarantee and limit.")
     gpus: int = Field(0, ge=0, le=8, description="GPUs; only on gpu groups.")
     images: list[str] = Field(min_length=1, description="Keys of hub.images offered; the first is the default.")
+    listed: Literal["always", "duringEvents"] = Field(
+        "always", description="In the menu always, or only while an event (hub.events) names it."
+    )
     default: bool = Field(False, description="Preselected in the menu (one profile at most).")
     other_images: str | None = Field(
         None,
@@ -243,6 +247,25 @@ DEFAULT_IMAGES = {
 }
 
 
+class EventConfig(ConfigModel):
+    """A workshop or tutorial: during its dates its seats are warm and its profile is listed."""
+
+    name: DnsLabel = Field(description="Short name of the event.")
+    profile: str = Field(description="The profile (by slug) its attendees use; on an on-demand group.")
+    seats: int = Field(ge=1, le=500, description="Servers kept ready during the event.")
+    start: datetime.date = Field(description="First day (UTC), YYYY-MM-DD.")
+    end: datetime.date = Field(description="Last day (UTC), YYYY-MM-DD.")
+
+    @model_validator(mode="after")
+    def _dates(self) -> EventConfig:
+        if self.end < self.start:
+            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    def active(self, day: datetime.date) -> bool:
+        return self.start <= day <= self.end
+
+
 class CullingConfig(ConfigModel):
     """Stopping idle servers."""
 
@@ -273,7 +296,23 @@ class HubConfig(ConfigModel):
         "from it). Drives the home mount and the init container alike.",
     )
     privileged_user_pods: bool = Field(False, description="Run user pods privileged (apptainer, FUSE).")
-    user_placeholders: int = Field(0, ge=0, le=100, description="Placeholder pods keeping warm capacity.")
+    warm_seats: dict[DnsLabel, Annotated[int, Field(ge=0, le=100)]] = Field(
+        {}, description="Seats kept warm by profile slug: placeholders holding exactly that profile's requests."
+    )
+    events: list[EventConfig] = Field([], description="Workshops: warm seats of a profile between two dates.")
+
+    def seats(self, day: datetime.date) -> dict[str, int]:
+        """Warm seats by profile on `day`: the standing ones plus those of events on that day."""
+        seats = dict(self.warm_seats)
+        for event in self.events:
+            if event.active(day):
+                seats[event.profile] = seats.get(event.profile, 0) + event.seats
+        return {slug: n for slug, n in seats.items() if n > 0}
+
+    def menu(self, day: datetime.date) -> list[ProfileConfig]:
+        """The profiles listed on `day`: event profiles only while one of their events runs."""
+        running = {e.profile for e in self.events if e.active(day)}
+        return [p for p in self.profiles if p.listed == "always" or p.slug in running]
 
     @property
     def home_sub_path(self) -> str:
@@ -313,6 +352,25 @@ class HubConfig(ConfigModel):
             problems.append(
                 ("hub.certificateArn", f"the certificate is in {arn_region}; the load balancer needs one in {region}")
             )
+        slugs = {p.slug: p for p in self.profiles}
+        for slug in self.warm_seats:
+            if slug not in slugs:
+                problems.append((f"hub.warmSeats.{slug}", f"no profile {slug!r}; profiles: {', '.join(slugs)}"))
+        for i, event in enumerate(self.events):
+            profile = slugs.get(event.profile)
+            group = node_groups.get(profile.node_group) if profile else None
+            if profile is None:
+                problems.append(
+                    (f"hub.events[{i}].profile", f"no profile {event.profile!r}; profiles: {', '.join(slugs)}")
+                )
+            elif group is not None and group.capacity_type != "ON_DEMAND":
+                problems.append(
+                    (
+                        f"hub.events[{i}].profile",
+                        f"{event.profile!r} runs on {profile.node_group!r}, a {group.capacity_type} group: an "
+                        "event's servers need an on-demand group, so a spot reclaim cannot end the session",
+                    )
+                )
         if production and self.auth.type == "dummy":
             problems.append(("hub.auth.type", "dummy auth is refused on a production stack; use github"))
         for i, profile in enumerate(self.profiles):

@@ -99,6 +99,7 @@ VARIANTS = {
     "nat-instance-introspection-adopted": {"storage.introspectionPod": True,
                                            "storage.efs.existingFileSystemId": "fs-0123456789abcdef0"},
     "dns-record": {"hub.route53ZoneId": "Z0123456789ABCDEFGHIJ"},
+    "warm-seats": {"hub.warmSeats": {"base": 1}},
 }  # fmt: skip
 
 
@@ -140,6 +141,24 @@ def test_one_more_user_node_per_group(plan: Plan) -> None:
             instance *= 1 - PRICES["spot_discount"]
         disk = group.get("diskSize", 50) * PRICES["gp3_gb_month"] / PRICES["hours_per_month"]
         assert per_hour[name] == pytest.approx(instance + disk)
+
+
+def test_standing_warm_seats_are_priced_by_the_nodes_they_hold_and_an_event_for_its_dates() -> None:
+    event = {"name": "tutorial", "profile": "workshop", "seats": 10, "start": "2027-01-11", "end": "2027-01-12"}
+    plan = plan_with("prod", set_={"hub.warmSeats": {"base": 3, "tiny": 4}, "hub.events": [event]})
+    estimate, groups = idle_cost(plan.config), plan.config.node_groups
+    seats = {line.what: line.monthly for line in estimate.lines if line.what.startswith("warm seats")}
+    hours = PRICES["hours_per_month"]
+    # m6i.2xlarge and its like give pods under 8 CPU: one Base server (6 CPU) per node, all four Tiny on one.
+    assert seats == {
+        "warm seats: 3 base on user-small (x3 nodes)": pytest.approx(3 * estimate.per_node_hour["user-small"] * hours),
+        "warm seats: 4 tiny on user-small (x1 nodes)": pytest.approx(estimate.per_node_hour["user-small"] * hours),
+        f"warm seats of tutorial 2027-01-11..2027-01-12: x{-(-10 // 3)} nodes, "
+        f"${4 * estimate.per_node_hour['workshop'] * 48:.0f} once": 0.0,
+    }
+    assert groups["workshop"].instance_types == ["m6i.2xlarge"]  # 8 vCPU: three 2-CPU workshop seats per node
+    without = idle_cost(plan_with("prod").config).monthly
+    assert estimate.monthly - without == pytest.approx(4 * estimate.per_node_hour["user-small"] * hours)
 
 
 def test_no_nat_cost_with_an_existing_vpc() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 
 from offline.engine import FAKE_SECRETS, Plan
+from stackconfig import kubernetes
 from stackconfig.hub import DEFAULT_PROFILES
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, plan_with, stack_config
@@ -146,9 +148,10 @@ def test_every_profile_lands_on_a_node_group_it_tolerates(plan: Plan) -> None:
         assert override["tolerations"] == _group_taints(plan, group)
 
 
-def test_prod_menu_is_the_default_menu_plus_workshops(prod: Plan) -> None:
+def test_prod_menu_is_the_default_menu_plus_workshops_while_one_runs(prod: Plan) -> None:
+    """Outside any event (none is configured) the workshop profile is not listed."""
     menu = {p["slug"]: p for p in values(prod)["singleuser"]["profileList"]}
-    assert list(menu) == ["tiny", "base", "medium", "large", "workshop", "gpu"]
+    assert list(menu) == ["tiny", "base", "medium", "large", "gpu"]
     defaults = [p.model_dump(by_alias=True) for p in DEFAULT_PROFILES]
     assert [p for p in prod.config.hub.model_dump(by_alias=True)["profiles"] if p["slug"] != "workshop"] == defaults
     ranges = {
@@ -160,7 +163,6 @@ def test_prod_menu_is_the_default_menu_plus_workshops(prod: Plan) -> None:
         "base": (6, 7.5, "16G", "28G"),
         "medium": (12, 24, "32G", "64G"),
         "large": (24, 31, "64G", "96G"),
-        "workshop": (2, 4, "8G", "16G"),
         "gpu": (6, 7.5, "24G", "28G"),
     }
     assert [s for s, p in menu.items() if p.get("default")] == ["base"]
@@ -179,8 +181,8 @@ def test_prod_menu_is_the_default_menu_plus_workshops(prod: Plan) -> None:
 
 
 def test_workshop_profile_uses_an_on_demand_group_from_zero(plan: Plan) -> None:
-    (workshop,) = [p for p in values(plan)["singleuser"]["profileList"] if p["slug"] == "workshop"]
-    group = workshop["kubespawner_override"]["node_selector"]["dandiarchive.org/node-group"]
+    (workshop,) = [p for p in plan.config.hub.profiles if p.slug == "workshop"]
+    group = workshop.node_group
     inputs = plan.one("eks:index:ManagedNodeGroup", f"cluster-{group}").inputs
     assert inputs["capacityType"] == "ON_DEMAND"
     assert inputs["scalingConfig"]["minSize"] == 0
@@ -236,12 +238,9 @@ def test_operations_settings(plan: Plan) -> None:
     assert v["hub"]["db"] == {"type": "sqlite-pvc", "pvc": {"storage": "1Gi", "storageClassName": "gp3"}}
 
 
-def test_culling_and_placeholders_from_config() -> None:
-    v = values(plan_with("staging", set_={"hub.culling": {"timeout": 7200, "every": 600}, "hub.userPlaceholders": 3}))
+def test_culling_from_config() -> None:
+    v = values(plan_with("staging", set_={"hub.culling": {"timeout": 7200, "every": 600}}))
     assert (v["cull"]["timeout"], v["cull"]["every"]) == (7200, 600)
-    placeholder = v["scheduling"]["userPlaceholder"]
-    assert placeholder["enabled"] and placeholder["replicas"] == 3
-    assert placeholder["extraPodSpec"] == {"nodeSelector": {"dandiarchive.org/node-group": "user-small"}}
 
 
 def test_the_charts_single_puller_gives_way_to_one_per_group(plan: Plan) -> None:
@@ -283,17 +282,62 @@ def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[s
     assert image_parts(reference) == parts
 
 
-def test_placeholders_hold_a_real_seat_of_the_default_profile() -> None:
-    """Rendered by the chart: each placeholder requests what a Base server requests, on Base's node group."""
-    plan = plan_with("staging", set_={"hub.userPlaceholders": 2})
-    (placeholder,) = of_kind(render(release(plan)), "StatefulSet", "user-placeholder")
-    spec = placeholder["spec"]["template"]["spec"]
-    (pause,) = spec["containers"]
-    base = next(p for p in stack_config(plan)["dandihub:hub"]["profiles"] if p.get("default"))
-    assert pause["resources"] == {"requests": {"cpu": base["cpu"]["guarantee"], "memory": 16 * 1024**3}}
-    assert spec["nodeSelector"] == {"dandiarchive.org/node-group": base["nodeGroup"]}
-    assert spec["tolerations"] == _group_taints(plan, base["nodeGroup"])
-    assert placeholder["spec"]["replicas"] == 2
+def warm_seats(plan: Plan) -> dict[str, int]:
+    return {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["replicas"]
+        for r in plan.of_type("kubernetes:apps/v1:StatefulSet")
+    }
+
+
+def menu(plan: Plan) -> list[str]:
+    return [p["slug"] for p in values(plan)["singleuser"]["profileList"]]
+
+
+def test_no_warm_seats_unless_configured_and_the_charts_own_set_stays_empty(plan: Plan) -> None:
+    assert warm_seats(plan) == {}
+    assert values(plan)["scheduling"]["userPlaceholder"]["replicas"] == 0
+    (chart_set,) = of_kind(render(release(plan)), "StatefulSet", "user-placeholder")
+    assert chart_set["spec"]["replicas"] == 0
+
+
+def test_warm_seats_per_profile_on_its_own_group() -> None:
+    plan = plan_with("prod", set_={"hub.warmSeats": {"base": 2, "gpu": 1, "large": 0}})
+    assert warm_seats(plan) == {"placeholder-base": 2, "placeholder-gpu": 1}
+    gpu = next(r for r in plan.of_type("kubernetes:apps/v1:StatefulSet") if r.name.endswith("-gpu")).inputs
+    spec = gpu["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"dandiarchive.org/node-group": "gpu"}
+    assert spec["tolerations"] == _group_taints(plan, "gpu")
+    assert spec["containers"][0]["resources"] == {
+        "requests": {"cpu": 6, "memory": 24 * 1024**3}, "limits": {"nvidia.com/gpu": 1},
+    }  # fmt: skip
+
+
+EVENT = {"name": "nwb-tutorial", "profile": "workshop", "seats": 20, "start": "2026-12-07", "end": "2026-12-09"}
+
+
+@pytest.mark.parametrize(
+    ("day", "seats", "listed"),
+    [
+        ("2026-12-06", {}, False),
+        ("2026-12-07", {"placeholder-workshop": 20}, True),
+        ("2026-12-09", {"placeholder-workshop": 20}, True),
+        ("2026-12-10", {}, False),
+    ],
+)
+def test_an_events_seats_and_profile_exist_only_inside_its_dates(
+    monkeypatch: pytest.MonkeyPatch, day: str, seats: dict[str, int], listed: bool
+) -> None:
+    monkeypatch.setattr(kubernetes, "today", lambda: datetime.date.fromisoformat(day))
+    plan = plan_with("staging", set_={"hub.events": [EVENT]})
+    assert warm_seats(plan) == seats
+    assert ("workshop" in menu(plan)) is listed
+    assert {"tiny", "base", "gpu"} <= set(menu(plan))
+
+
+def test_an_events_seats_add_to_the_standing_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kubernetes, "today", lambda: datetime.date(2026, 12, 8))
+    plan = plan_with("staging", set_={"hub.events": [EVENT], "hub.warmSeats": {"workshop": 2}})
+    assert warm_seats(plan) == {"placeholder-workshop": 22}
 
 
 def test_escaped_home_names_drive_the_home_volume_and_the_fixer_alike() -> None:

@@ -19,7 +19,7 @@ from oauthenticator.github import GitHubOAuthenticator
 
 from offline.engine import Plan
 from offline.spawner import expand
-from stackconfig import instances
+from stackconfig import instances, kubernetes
 from tests.charts import Manifest, of_kind, pod_specs, render
 from tests.conftest import plan_with
 from tests.hub_chain import authenticator_class, load_hub_config, unrecognised_settings, user_pod
@@ -34,14 +34,20 @@ EXISTING_VPC = {
     "publicSubnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
     "privateSubnetIds": ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"],
 }
+TODAY = kubernetes.today()
+# A workshop running today: its profile is listed (so its servers are built and checked) and its seats warm.
+TUTORIAL = {"name": "tutorial", "profile": "workshop", "seats": 3, "start": str(TODAY), "end": str(TODAY)}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "staging": ("staging", {}),
     "prod": ("prod", {}),
     "dummy-auth": ("staging", {"hub.auth": {"type": "dummy", "adminUsers": ["satra"]}}),
-    "privileged-with-placeholders": ("staging", {"hub.privilegedUserPods": True, "hub.userPlaceholders": 2}),
+    "privileged-with-warm-seats": (
+        "staging",
+        {"hub.privilegedUserPods": True, "hub.warmSeats": {"tiny": 1, "base": 2, "gpu": 1}, "hub.events": [TUTORIAL]},
+    ),
     "no-archive-gate": ("staging", {"hub.auth.requireDandiUser": False}),
     "existing-vpc": ("staging", {"network.existing": EXISTING_VPC}),
-    "escaped-homes": ("prod", {"hub.homeNames": "escaped"}),
+    "escaped-homes-during-a-workshop": ("prod", {"hub.homeNames": "escaped", "hub.events": [TUTORIAL]}),
 }
 
 
@@ -81,7 +87,7 @@ class Chain:
     def choices(self) -> dict[str, dict[str, list[str]] | None]:
         """Every spawn a user can ask for: each profile with each of its images, and no choice at all."""
         spawns: dict[str, dict[str, list[str]] | None] = {"(no choice)": None}
-        for profile in self.plan.config.hub.profiles:
+        for profile in self.plan.config.hub.menu(kubernetes.today()):
             for image in profile.images:
                 form = {"profile": [profile.slug]}
                 if len(profile.images) > 1:
@@ -179,7 +185,7 @@ def test_the_unrecognised_setting_check_has_teeth(staging: Plan, tmp_path: Path)
 # User pods ----------------------------------------------------------------------------------------------
 
 
-POD_VARIANTS = ["staging", "prod", "dummy-auth", "privileged-with-placeholders", "escaped-homes"]
+POD_VARIANTS = ["staging", "prod", "dummy-auth", "privileged-with-warm-seats", "escaped-homes-during-a-workshop"]
 
 
 def home_mismatch(pod: dict[str, Any], claim: str, expected: str) -> list[str]:
@@ -239,7 +245,7 @@ def _check_pod(chain: Chain, choice: str) -> list[str]:
 def test_every_user_pod_lands_on_its_group_fits_its_node_and_mounts_its_home(chain: Chain) -> None:
     found = {choice: _check_pod(chain, choice) for choice in chain.choices()}
     assert {choice: problems for choice, problems in found.items() if problems} == {}
-    assert len(found) == 1 + sum(len(p.images) for p in chain.plan.config.hub.profiles)
+    assert len(found) == 1 + sum(len(p.images) for p in chain.plan.config.hub.menu(TODAY))
 
 
 @pytest.mark.parametrize("chain", ["staging"], indirect=True)
@@ -258,13 +264,29 @@ def test_the_pod_checks_have_teeth(chain: Chain) -> None:
     assert room_left(pod["spec"], chain.groups["user-small"], chain.daemons)["memory"] < 0
 
 
-@pytest.mark.parametrize("chain", ["privileged-with-placeholders"], indirect=True)
-def test_placeholders_request_what_the_default_profiles_server_requests(chain: Chain) -> None:
-    (placeholder,) = of_kind(chain.hub, "StatefulSet", "user-placeholder")
-    spec = placeholder["spec"]["template"]["spec"]
-    server = chain.pod("(no choice)")["spec"]
-    assert requests(spec) == {k: v for k, v in requests(server).items() if k in ("cpu", "memory")}
-    assert landing_groups(spec, chain.groups) == landing_groups(server, chain.groups) == {"user-small"}
+def priority(manifests: list[Manifest], name: str) -> int:
+    (priority_class,) = of_kind(manifests, "PriorityClass", name)
+    return int(priority_class["value"])
+
+
+@pytest.mark.parametrize("chain", ["privileged-with-warm-seats"], indirect=True)
+def test_each_warm_seat_holds_a_real_server_of_its_profile_and_gives_way_to_any_server(chain: Chain) -> None:
+    """Per profile with seats: the pause pods request what KubeSpawner's server of that profile requests, land
+    on the same groups, go through the same scheduler, and rank below every server (evicted first)."""
+    seats = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"] for r in chain.plan.of_type("kubernetes:apps/v1:StatefulSet")
+    }
+    assert {name: spec["replicas"] for name, spec in seats.items()} == {
+        "placeholder-tiny": 1, "placeholder-base": 2, "placeholder-workshop": 3, "placeholder-gpu": 1,
+    }  # fmt: skip
+    for profile in chain.plan.config.hub.profiles:
+        spec = seats[f"placeholder-{profile.slug}"]["template"]["spec"]
+        server = chain.pod(f"{profile.slug}/{profile.images[0]}")["spec"]
+        assert requests(spec) == {k: v for k, v in requests(server).items() if k in ("cpu", "memory")}
+        assert limits(spec).get("nvidia.com/gpu") == limits(server).get("nvidia.com/gpu")
+        assert landing_groups(spec, chain.groups) == landing_groups(server, chain.groups) == {profile.node_group}
+        assert spec["schedulerName"] == server["schedulerName"]
+        assert priority(chain.hub, spec["priorityClassName"]) < priority(chain.hub, server["priorityClassName"])
 
 
 # Add-ons ------------------------------------------------------------------------------------------------
