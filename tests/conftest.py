@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -93,3 +95,13 @@ def in_component(plan: Plan, component_type: str) -> list:
 def stack_config(plan: Plan) -> dict[str, Any]:
     """The config the plan was run with (the committed stack file)."""
     return read_stack_config(plan.stack)
+
+
+def load_in_cluster_code(path: Path) -> ModuleType:
+    """A file that runs inside the cluster (values/), loaded as a module of its own name for its tests."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through the module
+    spec.loader.exec_module(module)
+    return module

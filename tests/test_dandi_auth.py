@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 from traitlets.config import Config
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_in_cluster_code
 
 SOURCE = ROOT / "values" / "jupyterhub_dandi_auth.py"
 
 
 def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("jupyterhub_dandi_auth", SOURCE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_in_cluster_code(SOURCE)
 
 
 auth = load()

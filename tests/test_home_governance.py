@@ -8,10 +8,8 @@ import ast
 import asyncio
 import datetime
 import hashlib
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -22,7 +20,7 @@ from traitlets.config import Config
 from offline.engine import Plan
 from offline.spawner import expand, spawner
 from tests.charts import of_kind, render
-from tests.conftest import ROOT, in_component, plan_with
+from tests.conftest import ROOT, in_component, load_in_cluster_code, plan_with
 from tests.pod_security import baseline_violations
 
 SOURCE = ROOT / "values" / "home_governance.py"
@@ -30,12 +28,7 @@ NOW = datetime.datetime(2026, 11, 27, 6, 0, tzinfo=datetime.UTC)
 
 
 def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("home_governance", SOURCE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through the module
-    spec.loader.exec_module(module)
-    return module
+    return load_in_cluster_code(SOURCE)
 
 
 hg = load()

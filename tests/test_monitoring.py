@@ -4,7 +4,6 @@ ask only for metrics this Prometheus collects, logs have a retention, and every 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -17,7 +16,7 @@ import yaml
 
 from offline.engine import Plan
 from tests.charts import of_kind, pod_specs, render
-from tests.conftest import ROOT, plan_with
+from tests.conftest import ROOT, load_in_cluster_code, plan_with
 from tests.hub_chain import load_hub_config
 from tests.netpol import Destination, egress_allowed, ingress_allowed
 from tests.scheduling import landing_groups, node_groups
@@ -195,11 +194,7 @@ SOURCES = {
 
 
 def load_compiler() -> Any:
-    spec = importlib.util.spec_from_file_location("grafana_dashboards", ROOT / "values" / "grafana_dashboards.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_in_cluster_code(ROOT / "values" / "grafana_dashboards.py")
 
 
 @pytest.fixture(scope="module")

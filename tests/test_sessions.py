@@ -4,29 +4,23 @@ configuration loaded into the real jupyter_server, IPython and KubeSpawner class
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import json
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from types import ModuleType, SimpleNamespace
 
 from traitlets.config import Config
 
 from components.jupyterhub import server_config
 from offline.engine import Plan
 from tests.charts import render
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_in_cluster_code
 from tests.hub_chain import load_hub_config, user_pod
 
 EXTENSION = ROOT / "values" / "singleuser" / "busy_kernels_activity.py"
 
 
-def load_extension() -> Any:
-    spec = importlib.util.spec_from_file_location("busy_kernels_activity", EXTENSION)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_extension() -> ModuleType:
+    return load_in_cluster_code(EXTENSION)
 
 
 def test_the_settings_reach_every_server(staging: Plan, tmp_path: Path) -> None:
