@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from stackconfig import instances
 from stackconfig.nodes import NodeGroupConfig
-from stackconfig.types import ConfigModel, DnsLabel, Hostname, unique
+from stackconfig.types import ConfigModel, DnsLabel, Hostname, distinct_matches, unique
 
 _GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 _IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
@@ -110,11 +110,7 @@ class AuthConfig(ConfigModel):
     @field_validator("admin_users")
     @classmethod
     def _logins(cls, values: list[str]) -> list[str]:
-        bad = [v for v in values if not _GITHUB_LOGIN.match(v)]
-        if bad:
-            raise ValueError(f"not GitHub logins: {', '.join(bad)}")
-        unique([v.lower() for v in values], "admin user")
-        return values
+        return distinct_matches(values, _GITHUB_LOGIN, "GitHub logins", "admin user")
 
     @field_validator("archives")
     @classmethod

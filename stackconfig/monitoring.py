@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from stackconfig.types import ConfigModel, unique
+from stackconfig.types import ConfigModel, distinct_matches
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy, retentionInDays).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -67,11 +67,7 @@ class AlertsConfig(ConfigModel):
     @field_validator("emails")
     @classmethod
     def _emails(cls, values: list[str]) -> list[str]:
-        bad = [v for v in values if not _EMAIL.match(v)]
-        if bad:
-            raise ValueError(f"not e-mail addresses: {', '.join(bad)}")
-        unique([v.lower() for v in values], "e-mail")
-        return values
+        return distinct_matches(values, _EMAIL, "e-mail addresses", "e-mail")
 
 
 class MonitoringConfig(ConfigModel):

@@ -97,6 +97,15 @@ def unique(values: list, what: str) -> None:
         raise ValueError(f"{what} listed more than once: {', '.join(map(str, dict.fromkeys(seen)))}")
 
 
+def distinct_matches(values: list[str], pattern: re.Pattern[str], kind: str, one: str) -> list[str]:
+    """Check a list of names: each matches `pattern` (else "not <kind>: ..."), none twice ignoring case."""
+    bad = [v for v in values if not pattern.match(v)]
+    if bad:
+        raise ValueError(f"not {kind}: {', '.join(bad)}")
+    unique([v.lower() for v in values], one)
+    return values
+
+
 def model_in(annotation: Any) -> type[BaseModel] | None:
     """The config model inside an annotation: X, X | None, list[X] or dict[K, X]."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
