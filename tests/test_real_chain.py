@@ -286,6 +286,7 @@ def test_each_warm_seat_holds_a_real_server_of_its_profile_and_gives_way_to_any_
         assert limits(spec).get("nvidia.com/gpu") == limits(server).get("nvidia.com/gpu")
         assert landing_groups(spec, chain.groups) == landing_groups(server, chain.groups) == {profile.node_group}
         assert spec["schedulerName"] == server["schedulerName"]
+        assert baseline_violations(spec) == []  # the namespace enforces baseline: a seat breaking it never starts
         assert priority(chain.hub, spec["priorityClassName"]) < priority(chain.hub, server["priorityClassName"])
 
 
