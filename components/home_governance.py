@@ -14,13 +14,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.helm_values import VALUES_DIR
-from components.monitoring import PIP
+from components.images import PIP, PYTHON
 from stackconfig.hub import HubConfig
 from stackconfig.stack import StackConfig
 
 SCRIPT = VALUES_DIR / "home_governance.py"
 SPAWN_TEMPLATE = VALUES_DIR / "templates" / "spawn.html"
-IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 # The community's exporter of per-directory size, file count and newest change (the dashboards' source).
 EXPORTER = "prometheus-dirsize-exporter==3.2"
 # The report job loads only KubeSpawner's slug module, to name homes as the hub does.
@@ -110,7 +109,7 @@ class HomeGovernance(pulumi.ComponentResource):
                     "containers": [
                         {
                             "name": "exporter",
-                            "image": IMAGE,
+                            "image": PYTHON,
                             "command": ["sh", "-c", command],
                             "env": [{"name": "HOME", "value": "/tmp"}],
                             "ports": [{"name": "metrics", "containerPort": 8000}],
@@ -163,7 +162,7 @@ class HomeGovernance(pulumi.ComponentResource):
                             "containers": [
                                 {
                                     "name": "report",
-                                    "image": IMAGE,
+                                    "image": PYTHON,
                                     "command": ["sh", "-c", command],
                                     "env": [
                                         {"name": "HOME", "value": "/tmp"},

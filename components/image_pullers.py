@@ -9,11 +9,9 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.images import PAUSE
 from stackconfig.hub import HubConfig
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
-
-# The chart's own pause image: the puller's only long-running container.
-PAUSE = "registry.k8s.io/pause:3.10.1"
 
 
 def images_by_group(hub: HubConfig) -> dict[str, list[str]]:

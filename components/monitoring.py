@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.helm_values import VALUES_DIR, deep_merge, load_values
+from components.images import PIP, PYTHON
 from components.irsa import addon_with_role
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import MonitoringConfig
@@ -24,10 +25,7 @@ PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_REPO = "https://grafana.github.io/helm-charts"
 DASHBOARDS_SCRIPT: Path = VALUES_DIR / "grafana_dashboards.py"
 # go-jsonnet's Python binding compiles the dashboards at Grafana's start (values/grafana_dashboards.py).
-DASHBOARDS_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 GOJSONNET = "gojsonnet==0.22.0"
-# Packages for the in-cluster Python steps, wheels only (never built from source on a node), into /tmp/py.
-PIP = "pip install --quiet --no-cache-dir --only-binary=:all: --target /tmp/py"
 CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
 # The log groups the CloudWatch Observability add-on writes container logs to; made here, with a retention.
 CONTAINER_LOG_GROUPS = ("application", "dataplane", "host")
@@ -86,7 +84,7 @@ def grafana_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any]:
             "extraInitContainers": [
                 {
                     "name": "jupyterhub-dashboards",
-                    "image": DASHBOARDS_IMAGE,
+                    "image": PYTHON,
                     "command": [
                         "sh",
                         "-c",

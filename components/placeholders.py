@@ -9,13 +9,13 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.images import PAUSE
 from stackconfig.hub import ProfileConfig, memory_bytes
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
 # The chart's names (z2jh with release `jupyterhub`): the placeholder priority and the user scheduler.
 PRIORITY_CLASS = "jupyterhub-user-placeholder-priority"
 SCHEDULER = "jupyterhub-user-scheduler"
-PAUSE = "registry.k8s.io/pause:3.10.1"
 
 
 def server_requests(profile: ProfileConfig) -> dict[str, float | int]:

@@ -371,3 +371,12 @@ def stack_config_archives(stack: str) -> list[dict]:
     from offline.engine import read_stack_config
 
     return read_stack_config(stack)["dandihub:hub"]["auth"]["archives"]
+
+
+def test_the_programs_pause_image_is_the_charts_own(staging: Plan) -> None:
+    """Warm seats and pullers run the pause image the pinned chart renders for its own placeholders."""
+    from components.images import PAUSE
+
+    (chart_set,) = of_kind(render(release(staging)), "StatefulSet", "user-placeholder")
+    (pause,) = chart_set["spec"]["template"]["spec"]["containers"]
+    assert pause["image"] == PAUSE
