@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email import encoders
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
 from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
+import yaml
 
 from stackconfig.nodes import NodeGroupConfig
 
@@ -49,6 +54,15 @@ def managed_node_group(
 ) -> eks.ManagedNodeGroup:
     """A managed node group in the given private subnets, keyed by its placed key."""
     group = placed.config
+    root_volume: dict[str, Any] = {"disk_size": group.disk_size}
+    if group.custom_root_volume:
+        template = launch_template(f"{name}-{placed.key}", group, parent)
+        # With a launch template the disk size belongs to the template (EKS refuses both).
+        root_volume = {
+            "launch_template": aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            )
+        }
     return eks.ManagedNodeGroup(
         f"{name}-{placed.key}",
         cluster=cluster,
@@ -58,7 +72,7 @@ def managed_node_group(
         instance_types=list(group.instance_types),
         capacity_type=group.capacity_type,
         ami_type=group.ami_type,
-        disk_size=group.disk_size,
+        **root_volume,
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(
             min_size=group.min_size, desired_size=group.desired, max_size=group.max_size
         ),
@@ -68,6 +82,51 @@ def managed_node_group(
         ignore_scaling_changes=True,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def launch_template(name: str, group: NodeGroupConfig, parent: pulumi.Resource) -> aws.ec2.LaunchTemplate:
+    """The group's own launch template: a gp3 root volume with the group's throughput, and for parallel
+    pull a NodeConfig in the user data. No AMI is named, so EKS still picks and upgrades the AMI and adds
+    its own NodeConfig (cluster, labels, taints) after ours; nodeadm merges the two. Metadata options stay
+    the AMI's defaults, as with EKS's template."""
+    return aws.ec2.LaunchTemplate(
+        f"{name}-launch-template",
+        block_device_mappings=[
+            aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                # The root device of the AL2023 EKS AMIs.
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3",
+                    volume_size=group.disk_size,
+                    throughput=group.root_volume_throughput,
+                    iops=group.root_volume_iops,
+                    encrypted="true",
+                    delete_on_termination="true",
+                ),
+            )
+        ],
+        user_data=nodeadm_user_data(node_config(group)) if group.image_pull == "parallel" else None,
+        update_default_version=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def node_config(group: NodeGroupConfig) -> dict[str, Any]:
+    """The NodeConfig this group adds to EKS's own: the feature gates its config turns on."""
+    return {
+        "apiVersion": "node.eks.aws/v1alpha1",
+        "kind": "NodeConfig",
+        "spec": {"featureGates": {"FastImagePull": group.image_pull == "parallel"}},
+    }
+
+
+def nodeadm_user_data(config: dict[str, Any]) -> str:
+    """Launch-template user data (base64): a MIME multipart document whose application/node.eks.aws part
+    nodeadm reads, the form EKS requires for AL2023 nodes of a managed group."""
+    # A fixed boundary: a random one would change the template, and roll every node, on each `pulumi up`.
+    document = MIMEMultipart(boundary="dandihub-nodeadm")
+    document.attach(MIMEApplication(yaml.safe_dump(config), "node.eks.aws", _encoder=encoders.encode_7or8bit))
+    return base64.b64encode(document.as_bytes()).decode()
 
 
 def asg_name(node_group: eks.ManagedNodeGroup) -> pulumi.Output[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from stackconfig import instances, kubernetes
+from stackconfig import aws_catalog, instances, kubernetes
 from stackconfig.hub import ProfileConfig, memory_bytes
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.stack import StackConfig
@@ -70,8 +70,16 @@ def instance_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
 
 
 def node_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
-    """One node of the group for an hour: instance plus root disk."""
-    return instance_hour(group, prices) + group.disk_size * prices["gp3_gb_month"] / prices["hours_per_month"]
+    """One node of the group for an hour: instance plus root disk, with its throughput and IOPS above gp3's
+    included 125 MiB/s and 3,000 IOPS."""
+    throughput_low = aws_catalog.gp3_range("Throughput")[0]
+    iops_low = aws_catalog.gp3_range("Iops")[0]
+    disk_month = (
+        group.disk_size * prices["gp3_gb_month"]
+        + (group.root_volume_throughput - throughput_low) * prices["gp3_mibps_month"]
+        + (group.root_volume_iops - iops_low) * prices["gp3_iops_month"]
+    )
+    return instance_hour(group, prices) + disk_month / prices["hours_per_month"]
 
 
 def control_plane(config: StackConfig, prices: dict[str, Any]) -> CostLine:

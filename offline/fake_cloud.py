@@ -28,6 +28,7 @@ _ID_PREFIX = {
     "aws:ec2/internetGateway:InternetGateway": "igw-",
     "aws:ec2/routeTable:RouteTable": "rtb-",
     "aws:efs/fileSystem:FileSystem": "fs-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
     "aws:efs/mountTarget:MountTarget": "fsmt-",
     "aws:ec2/instance:Instance": "i-",
 }
@@ -75,6 +76,7 @@ class FakeCloud(pulumi_mocks.Mocks):
             "random:index/randomPassword:RandomPassword": self._random_password,
             "kubernetes:helm.sh/v3:Release": self._helm_release,
             "kubernetes:core/v1:Service": self._service,
+            "aws:ec2/launchTemplate:LaunchTemplate": lambda _: {"latestVersion": 1, "defaultVersion": 1},
         }.get(args.typ)
         resource_id = args.resource_id or _ID_PREFIX.get(args.typ, "") + args.name
         state = dict(args.inputs)

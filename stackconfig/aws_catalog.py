@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 
 import botocore.session
 
@@ -85,6 +86,23 @@ def efs_throughput_modes() -> tuple[str, ...]:
 
 def efs_ia_transitions() -> tuple[str, ...]:
     return enum("efs", "TransitionToIARules")
+
+
+@functools.cache
+def gp3_range(member: str) -> tuple[int, int]:
+    """A gp3 volume's allowed `Iops` or `Throughput` (MiB/s), as the EC2 model's launch-template docs state
+    them; the model carries no numeric bounds, only this text."""
+    text = _model("ec2").shape_for("LaunchTemplateEbsBlockDeviceRequest").members[member].documentation
+    pattern = (
+        r"gp3</code>: ([\d,]+) - ([\d,]+) IOPS"
+        if member == "Iops"
+        else r"Minimum value of ([\d,]+)\. Maximum value of ([\d,]+)"
+    )
+    found = re.search(pattern, text)
+    if not found:
+        raise LookupError(f"botocore's ec2 model no longer states the gp3 {member} range")
+    low, high = (int(n.replace(",", "")) for n in found.groups())
+    return low, high
 
 
 @functools.cache

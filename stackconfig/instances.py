@@ -41,11 +41,16 @@ def spec(instance_type: str) -> dict[str, Any]:
     return _table()["types"][instance_type]
 
 
+def memory_seen_gib(instance_type: str) -> float:
+    """Memory the guest kernel reports: the nominal size less the VM overhead estimate."""
+    return spec(instance_type)["memoryMiB"] * (1 - _table()["vmMemoryOverheadPercent"] / 100) / 1024
+
+
 def allocatable(instance_type: str) -> Allocatable:
     table, row = _table(), spec(instance_type)
     reserved = table["kubeReservedMemoryMiB"]
     memory_mib = (
-        row["memoryMiB"] * (1 - table["vmMemoryOverheadPercent"] / 100)
+        memory_seen_gib(instance_type) * 1024
         - (reserved["base"] + reserved["perPod"] * row["maxPods"])
         - table["evictionHardMemoryMiB"]
         - table["addonDaemons"]["memoryMiB"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -24,6 +25,17 @@ NODE_GROUP_LABEL = "dandiarchive.org/node-group"
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 USER_TAINT_KEY = "hub.jupyter.org/dedicated"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+
+# Parallel image pull is nodeadm's FastImagePull feature gate (SOCI snapshotter, parallel pull and unpack;
+# AL2023 EKS AMIs from v20250821). nodeadm silently ignores the gate on a node with fewer than 4 vCPUs or
+# less than 7 GiB of memory as the kernel reports it (internal/containerd/config.go, UseSOCISnapshotter),
+# and its docs ask for at least 600 MiB/s of root-volume throughput, below which pulls may get slower
+# (nodeadm/doc/examples.md, "Enabling fast image pull"). Read at awslabs/amazon-eks-ami 81fec2e, 2026-07-23.
+PARALLEL_PULL_MIN_VCPU = 4
+PARALLEL_PULL_MIN_MEMORY_GIB = 7
+PARALLEL_PULL_MIN_THROUGHPUT = 600
+# gp3 allows at most 0.25 MiB/s of throughput per provisioned IOPS (EBS User Guide, gp3 volumes).
+GP3_MIB_PER_IOPS = 0.25
 
 
 class Taint(ConfigModel):
@@ -50,6 +62,17 @@ class NodeGroupConfig(ConfigModel):
     max_size: int = Field(ge=1, le=1000, description="Most nodes.")
     disk_size: int = Field(50, ge=20, le=16384, description="Root volume GiB. Default 50.")
     ami_type: AmiType = Field("AL2023_x86_64_STANDARD", description="EKS AMI type (API value).")
+    image_pull: Literal["sequential", "parallel"] = Field(
+        "sequential",
+        description="parallel: the SOCI snapshotter pulls and unpacks layers in parallel (nodeadm's "
+        "FastImagePull; AL2023, nodes of 4 vCPU and 8 GiB or more), with a faster root volume. Default "
+        "sequential (containerd's own pull).",
+    )
+    disk_throughput: int | None = Field(
+        None,
+        description=f"Root volume gp3 throughput, MiB/s. Default 125 (gp3 baseline); with imagePull "
+        f"parallel, {PARALLEL_PULL_MIN_THROUGHPUT} or more (default {PARALLEL_PULL_MIN_THROUGHPUT}).",
+    )
     labels: dict[LabelKey, LabelValue] = Field({}, description="Extra node labels.")
     taints: list[Taint] = Field([], description="Extra node taints.")
     accelerator: LabelValue | None = Field(None, description="GPU groups: the GPU, e.g. nvidia-tesla-t4.")
@@ -99,6 +122,7 @@ class NodeGroupConfig(ConfigModel):
                 problems.append("a gpu group needs `accelerator` (e.g. nvidia-tesla-t4)")
         elif self.accelerator:
             problems.append("`accelerator` is only for gpu groups")
+        problems += self._root_volume_problems()
         if self.role == "user" and self.capacity_type == "SPOT" and len(self.instance_types) < 2:
             problems.append(
                 "SPOT user groups need at least two instance types, so one empty spot pool cannot block them"
@@ -118,6 +142,55 @@ class NodeGroupConfig(ConfigModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _root_volume_problems(self) -> list[str]:
+        problems = []
+        low, high = aws_catalog.gp3_range("Throughput")
+        if self.disk_throughput is not None and not low <= self.disk_throughput <= high:
+            problems.append(f"diskThroughput {self.disk_throughput} is outside gp3's {low}..{high} MiB/s")
+        if self.image_pull == "parallel":
+            if not self.ami_type.startswith("AL2023_"):
+                problems.append(
+                    f"imagePull parallel is nodeadm's FastImagePull, on AL2023 AMI types only, not {self.ami_type}"
+                )
+            too_small = [
+                t
+                for t in self.instance_types
+                if t in instances.known()
+                and (
+                    instances.spec(t)["vcpu"] < PARALLEL_PULL_MIN_VCPU
+                    or instances.memory_seen_gib(t) < PARALLEL_PULL_MIN_MEMORY_GIB
+                )
+            ]
+            if too_small:
+                problems.append(
+                    f"imagePull parallel: nodeadm ignores it on {', '.join(too_small)} (it needs "
+                    f"{PARALLEL_PULL_MIN_VCPU} vCPU and {PARALLEL_PULL_MIN_MEMORY_GIB} GiB seen by the kernel)"
+                )
+            if self.root_volume_throughput < PARALLEL_PULL_MIN_THROUGHPUT:
+                problems.append(
+                    f"imagePull parallel needs diskThroughput >= {PARALLEL_PULL_MIN_THROUGHPUT} MiB/s (nodeadm: "
+                    f"below that, pulls may be slower than sequential), got {self.root_volume_throughput}"
+                )
+        return problems
+
+    @property
+    def root_volume_throughput(self) -> int:
+        """gp3 throughput of each node's root volume, MiB/s."""
+        if self.disk_throughput is not None:
+            return self.disk_throughput
+        return PARALLEL_PULL_MIN_THROUGHPUT if self.image_pull == "parallel" else aws_catalog.gp3_range("Throughput")[0]
+
+    @property
+    def root_volume_iops(self) -> int:
+        """The fewest gp3 IOPS that carry the throughput (gp3's baseline if that is enough)."""
+        return max(aws_catalog.gp3_range("Iops")[0], math.ceil(self.root_volume_throughput / GP3_MIB_PER_IOPS))
+
+    @property
+    def custom_root_volume(self) -> bool:
+        """Whether nodes need our own launch template (parallel pull's user data, a faster root volume);
+        otherwise EKS's default template is used, as it always was."""
+        return self.image_pull == "parallel" or self.disk_throughput is not None
 
     @property
     def desired(self) -> int:

@@ -78,7 +78,11 @@ def test_each_node_group_follows_its_config(stack: str, request: pytest.FixtureR
         assert inputs["instanceTypes"] == raw["instanceTypes"]
         assert inputs["capacityType"] == raw.get("capacityType", "ON_DEMAND")
         assert inputs["amiType"] == raw.get("amiType", "AL2023_x86_64_STANDARD")
-        assert inputs["diskSize"] == raw.get("diskSize", 50)
+        if group.custom_root_volume:
+            # The disk is in the group's own launch template (checked in test_node_groups), never twice.
+            assert "diskSize" not in inputs and inputs["launchTemplate"]["version"] == "1"
+        else:
+            assert inputs["diskSize"] == raw.get("diskSize", 50) and "launchTemplate" not in inputs
         assert inputs["scalingConfig"] == {
             "minSize": raw.get("minSize", 0),
             "desiredSize": group.desired,
@@ -167,7 +171,8 @@ def test_device_plugin_runs_only_on_gpu_nodes_for_amazon_linux(staging: Plan) ->
 
 
 def test_bottlerocket_nvidia_ships_its_own_device_plugin() -> None:
-    plan = plan_with("staging", set_={"nodeGroups.gpu.amiType": "BOTTLEROCKET_x86_64_NVIDIA"})
+    bottlerocket = {"nodeGroups.gpu.amiType": "BOTTLEROCKET_x86_64_NVIDIA", "nodeGroups.gpu.imagePull": "sequential"}
+    plan = plan_with("staging", set_=bottlerocket)
     assert not [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "nvidia" in r.name]
 
 

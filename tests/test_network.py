@@ -103,9 +103,9 @@ def test_existing_vpc_creates_no_network_resources() -> None:
     }
     plan = plan_with("staging", set_={"network.existing": existing})
     assert in_component(plan, "dandihub:network:Network") == []
-    assert not [
-        r for r in plan.resources if r.type.startswith("aws:ec2/") and r.type != "aws:ec2/securityGroup:SecurityGroup"
-    ]
+    # Security groups and the node groups' launch templates are not network resources.
+    kept = {"aws:ec2/securityGroup:SecurityGroup", "aws:ec2/launchTemplate:LaunchTemplate"}
+    assert not [r for r in plan.resources if r.type.startswith("aws:ec2/") and r.type not in kept]
     cluster = plan.one("eks:index:Cluster").inputs
     assert cluster["vpcId"] == existing["vpcId"]
     assert cluster["privateSubnetIds"] == existing["privateSubnetIds"]

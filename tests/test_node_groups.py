@@ -1,0 +1,135 @@
+"""Node groups with parallel image pull (or a faster root volume) get their own launch template: a gp3 root
+volume with the throughput and IOPS the config asks for, and a NodeConfig in user data that nodeadm reads;
+every other group keeps EKS's default template, as before."""
+
+from __future__ import annotations
+
+import base64
+import email
+from typing import Any
+
+import pytest
+import yaml
+
+from components import node_groups
+from offline.engine import Plan
+from stackconfig import aws_catalog
+from stackconfig.nodes import NodeGroupConfig
+from tests.conftest import plan_with, stack_config
+
+# nodeadm's NodeConfig feature gates (api/v1alpha1 nodeconfig_types.go, Feature enum, at awslabs/amazon-eks-ami
+# 81fec2e, 2026-07-23); nodeadm refuses a gate it does not know, and the node never joins.
+NODEADM_FEATURE_GATES = {"InstanceIdNodeName", "FastImagePull"}
+NODE_CONFIG_MEDIA_TYPE = "application/node.eks.aws"
+
+
+def node_configs(user_data: str) -> list[dict[str, Any]]:
+    """What nodeadm reads from launch-template user data: base64, then a MIME multipart document whose
+    application/node.eks.aws parts are NodeConfigs (internal/configprovider/mime.go)."""
+    document = email.message_from_bytes(base64.b64decode(user_data, validate=True))
+    if document.get_content_maintype() != "multipart" or not document.get_boundary():
+        raise ValueError("user data is not a MIME multipart document with a boundary")
+    found = [
+        yaml.safe_load(part.get_payload(decode=True))
+        for part in document.get_payload()
+        if part.get_content_type() == NODE_CONFIG_MEDIA_TYPE
+    ]
+    if not found:
+        raise ValueError(f"no {NODE_CONFIG_MEDIA_TYPE} part in the user data")
+    return found
+
+
+def templates(plan: Plan) -> dict[str, dict[str, Any]]:
+    return {
+        t.name.removeprefix("cluster-").removesuffix("-launch-template"): t.inputs
+        for t in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    }
+
+
+def test_parallel_pull_groups_get_a_template_and_the_others_keep_the_default(plan: Plan) -> None:
+    raw = stack_config(plan)["dandihub:nodeGroups"]
+    parallel = {name for name, group in raw.items() if group.get("imagePull") == "parallel"}
+    assert parallel, "the stacks use parallel pull on their user and GPU groups"
+    assert set(templates(plan)) == parallel
+    for group in plan.of_type("eks:index:ManagedNodeGroup"):
+        name = group.name.removeprefix("cluster-")
+        if name in parallel:
+            assert group.inputs["launchTemplate"]["id"] == f"lt-cluster-{name}-launch-template"
+        else:
+            assert "launchTemplate" not in group.inputs
+
+
+def test_the_template_root_volume_follows_the_config(plan: Plan) -> None:
+    raw = stack_config(plan)["dandihub:nodeGroups"]
+    for name, inputs in templates(plan).items():
+        (mapping,) = inputs["blockDeviceMappings"]
+        assert mapping["deviceName"] == "/dev/xvda"
+        ebs = mapping["ebs"]
+        assert ebs["volumeType"] in aws_catalog.enum("ec2", "VolumeType") and ebs["volumeType"] == "gp3"
+        assert ebs["volumeSize"] == raw[name]["diskSize"]
+        assert ebs["throughput"] == raw[name].get("diskThroughput", 600)
+        assert ebs["encrypted"] == "true" and ebs["deleteOnTermination"] == "true"
+        assert "imageId" not in inputs, "EKS must keep choosing and upgrading the AMI"
+
+
+@pytest.mark.parametrize(("throughput", "iops"), [(125, 3000), (600, 3000), (750, 3000), (1000, 4000), (2000, 8000)])
+def test_iops_carry_the_throughput_within_gp3_limits(throughput: int, iops: int) -> None:
+    group = NodeGroupConfig.model_validate(
+        {"role": "user", "instanceTypes": ["m6i.2xlarge"], "maxSize": 1, "diskThroughput": throughput}
+    )
+    low, high = aws_catalog.gp3_range("Iops")
+    assert group.root_volume_iops == iops and low <= iops <= high
+    assert group.root_volume_throughput <= group.root_volume_iops * 0.25
+
+
+def test_user_data_turns_on_fast_image_pull_as_nodeadm_reads_it(plan: Plan) -> None:
+    for name, inputs in templates(plan).items():
+        (config,) = node_configs(inputs["userData"])
+        assert config["apiVersion"] == "node.eks.aws/v1alpha1" and config["kind"] == "NodeConfig"
+        assert config["spec"] == {"featureGates": {"FastImagePull": True}}, name
+        assert set(config["spec"]["featureGates"]) <= NODEADM_FEATURE_GATES
+
+
+def test_user_data_is_the_same_on_every_run() -> None:
+    # A changed user data is a new template version, which replaces every node of the group.
+    group = NodeGroupConfig.model_validate(
+        {"role": "user", "instanceTypes": ["m6i.2xlarge"], "maxSize": 1, "imagePull": "parallel"}
+    )
+    config = node_groups.node_config(group)
+    assert node_groups.nodeadm_user_data(config) == node_groups.nodeadm_user_data(config)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "not base64!",
+        base64.b64encode(b"apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\n").decode(),
+        base64.b64encode(
+            b'Content-Type: multipart/mixed; boundary="b"\nMIME-Version: 1.0\n\n--b\n'
+            b"Content-Type: text/x-shellscript\n\necho hi\n--b--\n"
+        ).decode(),
+    ],
+    ids=["not-base64", "not-multipart", "no-node-config-part"],
+)
+def test_the_user_data_reader_has_teeth(broken: str) -> None:
+    with pytest.raises(ValueError):
+        node_configs(broken)
+
+
+def test_a_faster_disk_alone_gets_a_template_without_user_data() -> None:
+    plan = plan_with(
+        "staging",
+        set_={"nodeGroups.user-small.imagePull": "sequential", "nodeGroups.user-small.diskThroughput": 1000},
+    )
+    inputs = templates(plan)["user-small"]
+    assert "userData" not in inputs
+    ebs = inputs["blockDeviceMappings"][0]["ebs"]
+    assert (ebs["throughput"], ebs["iops"]) == (1000, 4000)
+
+
+def test_turning_parallel_pull_off_gives_back_the_default_template() -> None:
+    groups = ["user-small", "workshop", "gpu"]
+    plan = plan_with("staging", set_={f"nodeGroups.{g}.imagePull": "sequential" for g in groups})
+    assert templates(plan) == {}
+    for group in plan.of_type("eks:index:ManagedNodeGroup"):
+        assert "launchTemplate" not in group.inputs and group.inputs["diskSize"] >= 20
