@@ -153,6 +153,7 @@ class Cluster(pulumi.ComponentResource):
                 placed,
                 cluster=self.eks,
                 cluster_name=config.name,
+                kubernetes_version=config.kubernetes_version,
                 node_role=self.node_role,
                 subnet_ids=[args.private_subnets[zone] for zone in placed.zones],
                 parent=self,

@@ -48,6 +48,7 @@ def managed_node_group(
     *,
     cluster: eks.Cluster,
     cluster_name: str,
+    kubernetes_version: str,
     node_role: aws.iam.Role,
     subnet_ids: Sequence[pulumi.Input[str]],
     parent: pulumi.Resource,
@@ -61,7 +62,10 @@ def managed_node_group(
         root_volume = {
             "launch_template": aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
-            )
+            ),
+            # pulumi-eks follows the cluster's version only for groups without a template (nodejs/eks/nodes/
+            # nodegroup.ts, createManagedNodeGroup); named here, these groups are upgraded with the cluster too.
+            "version": kubernetes_version,
         }
     return eks.ManagedNodeGroup(
         f"{name}-{placed.key}",

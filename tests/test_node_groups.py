@@ -55,8 +55,10 @@ def test_parallel_pull_groups_get_a_template_and_the_others_keep_the_default(pla
         name = group.name.removeprefix("cluster-")
         if name in parallel:
             assert group.inputs["launchTemplate"]["id"] == f"lt-cluster-{name}-launch-template"
+            # pulumi-eks sets the version only for groups without a template; ours follow the cluster.
+            assert group.inputs["version"] == plan.config.cluster.kubernetes_version
         else:
-            assert "launchTemplate" not in group.inputs
+            assert "launchTemplate" not in group.inputs and "version" not in group.inputs
 
 
 def test_the_template_root_volume_follows_the_config(plan: Plan) -> None:
