@@ -220,14 +220,18 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
     """`hub.config` for the configured login: who may log in, and with which secrets."""
     auth = args.config.auth
     admins = list(auth.admin_users)
-    if auth.type == "dummy":
-        # A shared password for test stacks (refused on production): everyone who knows it gets in.
+    if auth.type == "shared-password":
+        # Shared passwords for test stacks (refused on production): anyone who knows the user password gets
+        # in under any name; the admin users log in with the admin password only.
         return {
-            "JupyterHub": {"authenticator_class": "dummy"},
+            "JupyterHub": {"authenticator_class": "shared-password"},
             "Authenticator": {"admin_users": admins, "allow_all": True},
-            "DummyAuthenticator": {"password": args.secrets.dummy_password},
+            "SharedPasswordAuthenticator": {
+                "user_password": args.secrets.shared_password,
+                "admin_password": args.secrets.shared_admin_password,
+            },
         }
-    # The chart's own default is the dummy authenticator: always name the class.
+    # The chart's own default is the dummy authenticator (any name, any password): always name the class.
     config: dict[str, Any] = {
         "JupyterHub": {"authenticator_class": "github"},
         "Authenticator": {"admin_users": admins},

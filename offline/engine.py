@@ -34,7 +34,8 @@ PROJECT = "dandihub"
 FAKE_SECRETS: Mapping[str, str] = {
     f"{PROJECT}:githubClientSecret": "offline-fake-github-client-secret",
     f"{PROJECT}:dandiApiToken": "offline-fake-dandi-api-token",
-    f"{PROJECT}:dummyPassword": "offline-fake-dummy-password",
+    f"{PROJECT}:sharedPassword": "offline-fake-shared-password",
+    f"{PROJECT}:sharedAdminPassword": "offline-fake-shared-admin-password-of-32-chars-or-more",
 }
 
 _SECRET_SIG = rpc._special_secret_sig

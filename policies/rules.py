@@ -116,12 +116,17 @@ def _charts_pinned(args: Any, report: Report) -> None:
         report(f"Helm chart {args.props.get('chart')} must pin an exact version, not {args.props.get('version')!r}.")
 
 
-def _no_dummy_on_production(args: Any, report: Report) -> None:
+# JupyterHub's password-for-everyone authenticators (entry points and classes).
+SHARED_LOGINS = {"dummy": "DummyAuthenticator", "shared-password": "SharedPasswordAuthenticator"}
+
+
+def _no_shared_login_on_production(args: Any, report: Report) -> None:
     if args.resource_type != "kubernetes:helm.sh/v3:Release" or stack_of(args) not in PRODUCTION_STACKS:
         return
     config = ((args.props.get("values") or {}).get("hub") or {}).get("config") or {}
-    if (config.get("JupyterHub") or {}).get("authenticator_class") == "dummy" or "DummyAuthenticator" in config:
-        report("The dummy authenticator is not allowed on production.")
+    chosen = (config.get("JupyterHub") or {}).get("authenticator_class")
+    if chosen in SHARED_LOGINS or set(SHARED_LOGINS.values()) & set(config):
+        report("A shared-password or dummy authenticator is not allowed on production.")
 
 
 def _no_nat_instance_on_production(args: Any, report: Report) -> None:
@@ -142,6 +147,10 @@ RULES = (
     ),
     Rule("cost-tags", "Every AWS resource carries the cost tags (through the provider's default tags).", _cost_tags),
     Rule("helm-charts-pinned", "Every Helm release pins an exact chart version.", _charts_pinned),
-    Rule("no-dummy-auth-on-production", "No dummy authenticator on production.", _no_dummy_on_production),
+    Rule(
+        "no-shared-login-on-production",
+        "No shared-password or dummy authenticator on production.",
+        _no_shared_login_on_production,
+    ),
     Rule("no-nat-instance-on-production", "No NAT instance on production.", _no_nat_instance_on_production),
 )

@@ -95,7 +95,11 @@ DANDI_ARCHIVE = ArchiveConfig(
 class AuthConfig(ConfigModel):
     """Who may log in."""
 
-    type: Literal["github", "dummy"] = Field("github", description="github (OAuth) or dummy (tests only).")
+    type: Literal["github", "shared-password"] = Field(
+        "github",
+        description="github (OAuth), or shared-password (test stacks only: JupyterHub's SharedPasswordAuthenticator, "
+        "secrets sharedPassword and sharedAdminPassword).",
+    )
     github_client_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9.]{10,64}$", description="The GitHub OAuth app's client id."
     )
@@ -367,8 +371,8 @@ class HubConfig(ConfigModel):
                         "event's servers need an on-demand group, so a spot reclaim cannot end the session",
                     )
                 )
-        if production and self.auth.type == "dummy":
-            problems.append(("hub.auth.type", "dummy auth is refused on a production stack; use github"))
+        if production and self.auth.type == "shared-password":
+            problems.append(("hub.auth.type", "shared-password login is refused on a production stack; use github"))
         for i, profile in enumerate(self.profiles):
             where = f"hub.profiles[{i}]"
             group = node_groups.get(profile.node_group)

@@ -24,11 +24,15 @@ PROJECT = "dandihub"
 class SecretSpec:
     key: str
     purpose: str
+    min_length: int = 1
 
 
 GITHUB_CLIENT_SECRET = SecretSpec("githubClientSecret", "the GitHub OAuth app's client secret")
-DUMMY_PASSWORD = SecretSpec("dummyPassword", "the shared password of the dummy authenticator")
-SECRET_SPECS = (GITHUB_CLIENT_SECRET, DUMMY_PASSWORD)
+# JupyterHub's SharedPasswordAuthenticator refuses shorter passwords, and the two being equal; checked here
+# so a bad one fails before anything is built, not when the hub starts.
+SHARED_PASSWORD = SecretSpec("sharedPassword", "the password every non-admin user logs in with", 8)
+SHARED_ADMIN_PASSWORD = SecretSpec("sharedAdminPassword", "the password the admin users log in with", 32)
+SECRET_SPECS = (GITHUB_CLIENT_SECRET, SHARED_PASSWORD, SHARED_ADMIN_PASSWORD)
 # Each archive's API token (hub.auth.archives): `<name>ApiToken`, e.g. dandiApiToken.
 _ARCHIVE_TOKEN = re.compile(r"^[a-z][a-z0-9]{1,30}ApiToken$")
 
@@ -53,7 +57,8 @@ class Secrets:
     """The secret config values, kept as secret Outputs; None where this stack does not need them."""
 
     github_client_secret: pulumi.Output[str] | None
-    dummy_password: pulumi.Output[str] | None
+    shared_password: pulumi.Output[str] | None
+    shared_admin_password: pulumi.Output[str] | None
     # By archive name (hub.auth.archives), when the archive gate is on.
     archive_tokens: dict[str, pulumi.Output[str]]
 
@@ -160,6 +165,14 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
             problems.append(
                 f"{full}: stored in plain text; store it encrypted with `pulumi config set --secret {full} <value>`"
             )
+        elif len(str(values[full])) < spec.min_length:
+            problems.append(
+                f"{full}: {len(str(values[full]))} characters; {spec.purpose} needs at least {spec.min_length}"
+            )
+    if SHARED_PASSWORD in needed and values.get(f"{PROJECT}:{SHARED_PASSWORD.key}") == values.get(
+        f"{PROJECT}:{SHARED_ADMIN_PASSWORD.key}"
+    ):
+        problems.append(f"{PROJECT}:{SHARED_ADMIN_PASSWORD.key}: must differ from {PROJECT}:{SHARED_PASSWORD.key}")
     if problems or config is None:
         raise ConfigError(problems)
     for path, message in config.warnings():
@@ -179,7 +192,7 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
         for archive in config.hub.auth.archives
         if archive_token(archive.name, archive.display_name) in needed
     }
-    return config, Secrets(secret(GITHUB_CLIENT_SECRET), secret(DUMMY_PASSWORD), tokens)
+    return config, Secrets(secret(GITHUB_CLIENT_SECRET), secret(SHARED_PASSWORD), secret(SHARED_ADMIN_PASSWORD), tokens)
 
 
 # The committed stack files carry these recognisable stand-ins for account-specific values.
@@ -213,6 +226,6 @@ def _needed_secrets(auth: dict[str, Any]) -> list[SecretSpec]:
                 for a in (archives if isinstance(archives, list) else [])
                 if isinstance(a, dict) and _ARCHIVE_TOKEN.match(f"{a.get('name')}ApiToken")
             ]
-    if kind == "dummy":
-        needed.append(DUMMY_PASSWORD)
+    if kind == "shared-password":
+        needed += [SHARED_PASSWORD, SHARED_ADMIN_PASSWORD]
     return needed

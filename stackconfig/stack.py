@@ -283,7 +283,7 @@ class StackConfig(ConfigModel):
 
     def _production_rules(self) -> list[tuple[str, str]]:
         """What the policy pack refuses on production and the config alone decides, refused here too, so a
-        local `pulumi up` (which loads no policy pack) is as safe as CI. The dummy-auth rule is in HubConfig."""
+        local `pulumi up` (which loads no policy pack) is as safe as CI. The shared-password rule is in HubConfig."""
         if not self.production:
             return []
         efs = self.storage.efs

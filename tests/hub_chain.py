@@ -89,7 +89,8 @@ def load_hub_config(manifests: list[Manifest], workdir: Path, namespace: str) ->
 def configurable_classes(config: Config) -> dict[str, type[traitlets.config.Configurable]]:
     """The classes the hub builds, by the section name config uses for them."""
     from jupyterhub.app import JupyterHub
-    from jupyterhub.auth import Authenticator, DummyAuthenticator
+    from jupyterhub.auth import Authenticator
+    from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
     from jupyterhub.crypto import CryptKeeper
     from jupyterhub.proxy import ConfigurableHTTPProxy, Proxy
     from jupyterhub.spawner import Spawner
@@ -97,7 +98,7 @@ def configurable_classes(config: Config) -> dict[str, type[traitlets.config.Conf
     from oauthenticator.github import GitHubOAuthenticator
     from oauthenticator.oauth2 import OAuthenticator
 
-    classes: list[type] = [JupyterHub, Authenticator, DummyAuthenticator, OAuthenticator, GitHubOAuthenticator,
+    classes: list[type] = [JupyterHub, Authenticator, SharedPasswordAuthenticator, OAuthenticator, GitHubOAuthenticator,
                            Spawner, KubeSpawner, Proxy, ConfigurableHTTPProxy, CryptKeeper]  # fmt: skip
     classes.append(authenticator_class(config))
     return {cls.__name__: cls for cls in classes}

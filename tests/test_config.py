@@ -10,7 +10,7 @@ import yaml
 
 from offline.engine import FAKE_SECRETS, ProgramError, read_stack_config, run_stack
 from stackconfig import aws_catalog
-from stackconfig.loader import ConfigError
+from stackconfig.loader import SHARED_ADMIN_PASSWORD, SHARED_PASSWORD, ConfigError
 from stackconfig.stack import StackConfig
 from tests.conftest import ROOT, STACKS, changed_config, plan_with
 
@@ -51,13 +51,42 @@ def test_missing_secret_names_the_command_to_set_it(key: str) -> None:
     assert failure.value.plan.resources == []
 
 
-def test_dummy_auth_needs_its_password_and_not_the_github_secret() -> None:
-    config = changed_config("staging", {"hub.auth": {"type": "dummy"}})
+def test_shared_password_login_needs_both_passwords_and_not_the_github_secret() -> None:
+    config = changed_config("staging", {"hub.auth": {"type": "shared-password"}})
     with pytest.raises(ProgramError) as failure:
         run_stack("staging", config=config, secrets={})
     message = str(failure.value)
-    assert "dandihub:dummyPassword: missing secret" in message
+    assert "dandihub:sharedPassword: missing secret" in message
+    assert "dandihub:sharedAdminPassword: missing secret" in message
     assert "githubClientSecret" not in message
+
+
+@pytest.mark.parametrize(
+    ("user", "admin", "expected"),
+    [
+        ("short", "a" * 32, "dandihub:sharedPassword: 5 characters; the password every non-admin user logs in with "
+         "needs at least 8"),
+        ("long enough", "a" * 31, "dandihub:sharedAdminPassword: 31 characters; the password the admin users log "
+         "in with needs at least 32"),
+        ("b" * 32, "b" * 32, "dandihub:sharedAdminPassword: must differ from dandihub:sharedPassword"),
+    ],
+    ids=["user-too-short", "admin-too-short", "the-same"],
+)  # fmt: skip
+def test_shared_passwords_jupyterhub_would_refuse_fail_first(user: str, admin: str, expected: str) -> None:
+    config = changed_config("staging", {"hub.auth": {"type": "shared-password"}})
+    secrets = {"dandihub:sharedPassword": user, "dandihub:sharedAdminPassword": admin}
+    with pytest.raises(ProgramError) as failure:
+        run_stack("staging", config=config, secrets=secrets)
+    assert expected in str(failure.value)
+    assert user not in str(failure.value), "the message gives the length, never the password"
+    assert failure.value.plan.resources == []
+
+
+def test_shared_password_lengths_are_jupyterhubs() -> None:
+    from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+
+    assert SHARED_PASSWORD.min_length == SharedPasswordAuthenticator._USER_PASSWORD_MIN_LENGTH
+    assert SHARED_ADMIN_PASSWORD.min_length == SharedPasswordAuthenticator._ADMIN_PASSWORD_MIN_LENGTH
 
 
 def test_without_the_dandi_gate_no_dandi_token_is_needed() -> None:
@@ -90,7 +119,7 @@ def test_stack_files_hold_no_secret_values() -> None:
     for stack in STACKS:
         text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
         assert "secure:" not in text
-        for spec in ("githubClientSecret", "dandiApiToken", "dummyPassword"):
+        for spec in ("githubClientSecret", "dandiApiToken", "sharedPassword", "sharedAdminPassword"):
             assert spec not in text
 
 

@@ -101,11 +101,14 @@ def test_without_the_gate_any_github_user_is_admitted_explicitly() -> None:
     assert "DandiGitHubAuthenticator" not in hub["config"]
 
 
-def test_dummy_auth_where_enabled() -> None:
-    plan = plan_with("staging", set_={"hub.auth": {"type": "dummy", "adminUsers": ["satra"]}})
+def test_shared_password_login_where_enabled() -> None:
+    plan = plan_with("staging", set_={"hub.auth": {"type": "shared-password", "adminUsers": ["satra"]}})
     config = values(plan)["hub"]["config"]
-    assert config["JupyterHub"] == {"authenticator_class": "dummy"}
-    assert config["DummyAuthenticator"] == {"password": FAKE_SECRETS["dandihub:dummyPassword"]}
+    assert config["JupyterHub"] == {"authenticator_class": "shared-password"}
+    assert config["SharedPasswordAuthenticator"] == {
+        "user_password": FAKE_SECRETS["dandihub:sharedPassword"],
+        "admin_password": FAKE_SECRETS["dandihub:sharedAdminPassword"],
+    }
     assert config["Authenticator"]["allow_all"] is True
     assert "client_secret" not in config.get("GitHubOAuthenticator", {})
     assert "values" in release(plan).secret_inputs

@@ -75,9 +75,15 @@ CASES = {
         args(RELEASE, {"chart": "jupyterhub", "version": "4.4.0"}),
         args(RELEASE, {"chart": "jupyterhub", "version": "^4"}),
     ),
-    "no-dummy-auth-on-production": (
-        args(RELEASE, {"values": {"hub": {"config": {"JupyterHub": {"authenticator_class": "dummy"}}}}}, "staging"),
-        args(RELEASE, {"values": {"hub": {"config": {"JupyterHub": {"authenticator_class": "dummy"}}}}}, "prod"),
+    "no-shared-login-on-production": (
+        args(
+            RELEASE,
+            {"values": {"hub": {"config": {"JupyterHub": {"authenticator_class": "shared-password"}}}}},
+            "staging",
+        ),
+        args(
+            RELEASE, {"values": {"hub": {"config": {"JupyterHub": {"authenticator_class": "shared-password"}}}}}, "prod"
+        ),
     ),
     "no-nat-instance-on-production": (
         args("aws:ec2/instance:Instance", {"sourceDestCheck": False}, "staging"),
@@ -176,7 +182,7 @@ def test_the_pack_starts_under_pulumi_policy() -> None:
 # config check refuses the same thing before anything is created (tests/configs, run by test_config.py).
 CONFIG_DECIDED_PRODUCTION_RULES = {
     "efs-protected-on-production": "efs-protect.error.production.yaml",
-    "no-dummy-auth-on-production": "dummy-auth.error.production.yaml",
+    "no-shared-login-on-production": "shared-password-auth.error.production.yaml",
     "no-nat-instance-on-production": "nat.error.production-instance.yaml",
 }
 

@@ -40,7 +40,7 @@ TUTORIAL = {"name": "tutorial", "profile": "workshop", "seats": 3, "start": str(
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "staging": ("staging", {}),
     "prod": ("prod", {}),
-    "dummy-auth": ("staging", {"hub.auth": {"type": "dummy", "adminUsers": ["satra"]}}),
+    "shared-password": ("staging", {"hub.auth": {"type": "shared-password", "adminUsers": ["satra"]}}),
     "privileged-with-warm-seats": (
         "staging",
         {"hub.privilegedUserPods": True, "hub.warmSeats": {"tiny": 1, "base": 2, "gpu": 1}, "hub.events": [TUTORIAL]},
@@ -162,8 +162,12 @@ def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Ch
     assert unrecognised_settings(chain.hub_config) == []
     auth = chain.plan.config.hub.auth
     cls = authenticator_class(chain.hub_config)
-    if auth.type == "dummy":
-        assert cls.__name__ == "DummyAuthenticator"
+    if auth.type == "shared-password":
+        # Built as the hub builds it: its own checks (lengths, the two passwords differ) run on the values.
+        authenticator = cls(config=chain.hub_config)
+        assert cls.__name__ == "SharedPasswordAuthenticator"
+        assert authenticator.user_password and authenticator.admin_password
+        assert authenticator.admin_users == {"satra"}
     elif auth.require_dandi_user:
         # The extraConfig ran: its GitHub subclass, asking each configured archive.
         assert cls.__name__ == "DandiGitHubAuthenticator" and issubclass(cls, GitHubOAuthenticator)
@@ -185,7 +189,7 @@ def test_the_unrecognised_setting_check_has_teeth(staging: Plan, tmp_path: Path)
 # User pods ----------------------------------------------------------------------------------------------
 
 
-POD_VARIANTS = ["staging", "prod", "dummy-auth", "privileged-with-warm-seats", "escaped-homes-during-a-workshop"]
+POD_VARIANTS = ["staging", "prod", "shared-password", "privileged-with-warm-seats", "escaped-homes-during-a-workshop"]
 
 
 def home_mismatch(pod: dict[str, Any], claim: str, expected: str) -> list[str]:

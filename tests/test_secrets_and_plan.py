@@ -28,11 +28,12 @@ def test_no_secret_appears_outside_a_secret_value(plan: Plan) -> None:
         assert _leaks(plan, secret) == []
 
 
-def test_dummy_password_stays_secret() -> None:
-    plan = plan_with("staging", set_={"hub.auth": {"type": "dummy"}})
-    assert _leaks(plan, FAKE_SECRETS["dandihub:dummyPassword"]) == []
+@pytest.mark.parametrize("key", ["sharedPassword", "sharedAdminPassword"])
+def test_shared_passwords_stay_secret(key: str) -> None:
+    plan = plan_with("staging", set_={"hub.auth": {"type": "shared-password"}})
+    assert _leaks(plan, FAKE_SECRETS[f"dandihub:{key}"]) == []
     hub = plan.one("kubernetes:helm.sh/v3:Release", "hub-release")
-    assert FAKE_SECRETS["dandihub:dummyPassword"] in json.dumps(hub.inputs["values"])
+    assert FAKE_SECRETS[f"dandihub:{key}"] in json.dumps(hub.inputs["values"])
 
 
 def test_the_leak_check_finds_a_leak(staging: Plan) -> None:
