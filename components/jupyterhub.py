@@ -116,8 +116,14 @@ def with_home_mount(init_containers: list[dict[str, Any]], sub_path: str) -> lis
     return containers
 
 
-SERVER_EXTENSIONS = "/etc/jupyter/extensions"
-BUSY_EXTENSION: Path = VALUES_DIR / "singleuser" / "busy_kernels_activity.py"
+# A system config directory jupyter_server reads (jupyter_core's SYSTEM_CONFIG_PATH, before /etc/jupyter) that
+# images leave empty: our files add to an image's own settings (the docker-stacks images keep theirs in
+# /etc/jupyter/jupyter_server_config.py) instead of replacing them.
+SERVER_CONFIG_DIR = "/usr/local/etc/jupyter"
+SINGLEUSER_DIR = VALUES_DIR / "singleuser"
+BUSY_EXTENSION: Path = SINGLEUSER_DIR / "busy_kernels_activity.py"
+# Makes SERVER_CONFIG_DIR/extensions importable; PYTHONPATH would replace one the image sets.
+EXTENSIONS_LOADER: Path = SINGLEUSER_DIR / "jupyter_server_config.py"
 
 
 def server_config(hub: HubConfig) -> dict[str, Any]:
@@ -146,14 +152,21 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
 def server_files(hub: HubConfig) -> dict[str, Any]:
     """Files every user server gets (z2jh singleuser.extraFiles; `data` is written as JSON)."""
     return {
-        "jupyter-server-config": {"mountPath": "/etc/jupyter/jupyter_server_config.json", "data": server_config(hub)},
+        "jupyter-server-config": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_server_config.json",
+            "data": server_config(hub),
+        },
+        "jupyter-server-extensions-path": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_server_config.py",
+            "stringData": EXTENSIONS_LOADER.read_text(),
+        },
         # IPython's command history is SQLite too: kept per server, on the pod's disk (lost at stop).
         "ipython-config": {
             "mountPath": "/etc/ipython/ipython_config.json",
             "data": {"HistoryManager": {"hist_file": "/tmp/ipython-history.sqlite"}},
         },
         "busy-kernels-activity": {
-            "mountPath": f"{SERVER_EXTENSIONS}/busy_kernels_activity.py",
+            "mountPath": f"{SERVER_CONFIG_DIR}/extensions/busy_kernels_activity.py",
             "stringData": BUSY_EXTENSION.read_text(),
         },
     }
@@ -178,7 +191,6 @@ def computed_values(
     singleuser["extraEnv"] = {
         # Runtime files (kernel connection files, server info) on the pod's own disk, not on NFS.
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
-        "PYTHONPATH": SERVER_EXTENSIONS,
     }
     if hub.post_start:
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.

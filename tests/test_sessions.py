@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 from traitlets.config import Config
 
-from components.jupyterhub import server_config
+from components.jupyterhub import SERVER_CONFIG_DIR, server_config
 from offline.engine import Plan
 from tests.charts import render
 from tests.conftest import ROOT, load_in_cluster_code
@@ -24,18 +27,84 @@ def load_extension() -> ModuleType:
 
 
 def test_the_settings_reach_every_server(staging: Plan, tmp_path: Path) -> None:
-    """Built by the real KubeSpawner from the chart's loaded config: the environment and the three files."""
+    """Built by the real KubeSpawner from the chart's loaded config: the environment and the four files."""
     config = load_hub_config(render(staging.one("kubernetes:helm.sh/v3:Release", "hub-release")), tmp_path, "dandihub")
     pod = user_pod(config, "satra", {"profile": ["base"]}, None)
     (notebook,) = pod["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in notebook["env"]}
     assert env["JUPYTER_RUNTIME_DIR"] == "/tmp/jupyter-runtime"
-    assert env["PYTHONPATH"] == "/etc/jupyter/extensions"
+    assert "PYTHONPATH" not in env, "it would replace the image's own"
     mounts = {m["mountPath"] for m in notebook["volumeMounts"]}
-    assert {"/etc/jupyter/jupyter_server_config.json", "/etc/ipython/ipython_config.json",
-            "/etc/jupyter/extensions/busy_kernels_activity.py"} <= mounts  # fmt: skip
+    assert {f"{SERVER_CONFIG_DIR}/jupyter_server_config.json", f"{SERVER_CONFIG_DIR}/jupyter_server_config.py",
+            f"{SERVER_CONFIG_DIR}/extensions/busy_kernels_activity.py",
+            "/etc/ipython/ipython_config.json"} <= mounts  # fmt: skip
     files = json.loads(json.dumps(staging.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]))
     assert files["singleuser"]["extraFiles"]["jupyter-server-config"]["data"] == server_config(staging.config.hub)
+
+
+# Run in a clean interpreter: the real ServerApp reads the config path, loads its extensions, and reports.
+SERVER_PROBE = """
+import json, os, sys
+from jupyter_server.serverapp import ServerApp
+app = ServerApp()
+app.initialize(argv=[], new_httpserver=False, find_extensions=False)
+extension = app.extension_manager.extensions.get("busy_kernels_activity")
+print(json.dumps({
+    "loaded": bool(extension and extension.enabled),
+    "image_setting": app.config.FileContentsManager.get("delete_to_trash"),
+    "cull_busy": app.config.MappingKernelManager.get("cull_busy"),
+    "pythonpath": os.environ.get("PYTHONPATH"),
+    "image_path_importable": "/opt/image-own" in sys.path,
+}))
+"""
+
+
+def start_server(config_dirs: list[Path], tmp_path: Path) -> dict[str, object]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+        "JUPYTER_CONFIG_PATH": os.pathsep.join(str(d) for d in config_dirs),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYTHONPATH": "/opt/image-own",  # as an image might set it
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SERVER_PROBE], env=env, cwd=home, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def mounted_files(plan: Plan, root: Path) -> Path:
+    """The server's extra files written under `root` at their mount paths, as the chart writes them
+    (`data` as JSON, `stringData` as is); returns the config directory."""
+    extra = plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["singleuser"]["extraFiles"]
+    for item in extra.values():
+        target = root / item["mountPath"].lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(item["stringData"] if "stringData" in item else json.dumps(item["data"]))
+    return root / SERVER_CONFIG_DIR.lstrip("/")
+
+
+def test_the_real_server_loads_the_extension_next_to_the_images_own_config(staging: Plan, tmp_path: Path) -> None:
+    ours = mounted_files(staging, tmp_path / "pod")
+    image = tmp_path / "image-etc-jupyter"
+    image.mkdir()
+    (image / "jupyter_server_config.py").write_text("c.FileContentsManager.delete_to_trash = False\n")
+    found = start_server([ours, image], tmp_path)
+    assert found["loaded"], "busy_kernels_activity is importable and enabled"
+    assert found["cull_busy"] is False, "our JSON settings apply"
+    assert found["image_setting"] is False, "the image's own config still applies"
+    assert found["pythonpath"] == "/opt/image-own" and found["image_path_importable"]
+
+
+def test_the_server_probe_has_teeth(staging: Plan, tmp_path: Path) -> None:
+    """Without the file that extends the path, the real server cannot import the extension."""
+    ours = mounted_files(staging, tmp_path / "pod")
+    (ours / "jupyter_server_config.py").unlink()
+    assert start_server([ours], tmp_path)["loaded"] is False
 
 
 def real_config(plan: Plan) -> Config:
