@@ -19,11 +19,8 @@ from stackconfig import loader
 config, secrets = loader.load()
 stack = pulumi.get_stack()
 
-aws_provider = aws.Provider(
-    "aws",
-    region=config.region,
-    default_tags=aws.ProviderDefaultTagsArgs(tags=cost_tags(config, pulumi.get_project(), stack)),
-)
+tags = cost_tags(config, pulumi.get_project(), stack)
+aws_provider = aws.Provider("aws", region=config.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
 on_aws = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
 network = Network("network", NetworkArgs(config.network, config.cluster.name, config.region), on_aws)
@@ -38,6 +35,7 @@ cluster = Cluster(
         network.private_subnet_ids,
         network.private_subnets,
         config.monitoring.logs.retention_days,
+        tags,
     ),
     on_aws,
 )

@@ -43,6 +43,9 @@ class ClusterArgs:
     # The same private subnets by zone (AZ name; in an existing VPC, the subnet id), for per-zone groups.
     private_subnets: Mapping[str, pulumi.Input[str]]
     log_retention_days: int
+    # The provider's default tags reach the launch templates, not the nodes they launch: the templates
+    # pass these on to each node and its disk, so the bill by Stack (and the budget) includes them.
+    cost_tags: Mapping[str, str]
 
 
 def needs_device_plugin(node_groups: dict[str, NodeGroupConfig]) -> bool:
@@ -154,6 +157,7 @@ class Cluster(pulumi.ComponentResource):
                 cluster=self.eks,
                 cluster_name=config.name,
                 kubernetes_version=config.kubernetes_version,
+                cost_tags=args.cost_tags,
                 node_role=self.node_role,
                 subnet_ids=[args.private_subnets[zone] for zone in placed.zones],
                 parent=self,

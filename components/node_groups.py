@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import encoders
 from email.mime.application import MIMEApplication
@@ -49,24 +49,15 @@ def managed_node_group(
     cluster: eks.Cluster,
     cluster_name: str,
     kubernetes_version: str,
+    cost_tags: Mapping[str, str],
     node_role: aws.iam.Role,
     subnet_ids: Sequence[pulumi.Input[str]],
     parent: pulumi.Resource,
 ) -> eks.ManagedNodeGroup:
-    """A managed node group in the given private subnets, keyed by its placed key."""
+    """A managed node group in the given private subnets, keyed by its placed key, launched from its own
+    template (its root volume, the cost tags, and for parallel pull the NodeConfig)."""
     group = placed.config
-    root_volume: dict[str, Any] = {"disk_size": group.disk_size}
-    if group.custom_root_volume:
-        template = launch_template(f"{name}-{placed.key}", group, parent)
-        # With a launch template the disk size belongs to the template (EKS refuses both).
-        root_volume = {
-            "launch_template": aws.eks.NodeGroupLaunchTemplateArgs(
-                id=template.id, version=template.latest_version.apply(str)
-            ),
-            # pulumi-eks follows the cluster's version only for groups without a template (nodejs/eks/nodes/
-            # nodegroup.ts, createManagedNodeGroup); named here, these groups are upgraded with the cluster too.
-            "version": kubernetes_version,
-        }
+    template = launch_template(f"{name}-{placed.key}", group, cost_tags, parent)
     return eks.ManagedNodeGroup(
         f"{name}-{placed.key}",
         cluster=cluster,
@@ -76,7 +67,11 @@ def managed_node_group(
         instance_types=list(group.instance_types),
         capacity_type=group.capacity_type,
         ami_type=group.ami_type,
-        **root_volume,
+        # The disk size is in the template (EKS refuses it in both places).
+        launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
+        # pulumi-eks follows the cluster's version only for groups without a template (nodejs/eks/nodes/
+        # nodegroup.ts, createManagedNodeGroup); named here, the groups are upgraded with the cluster.
+        version=kubernetes_version,
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(
             min_size=group.min_size, desired_size=group.desired, max_size=group.max_size
         ),
@@ -88,11 +83,14 @@ def managed_node_group(
     )
 
 
-def launch_template(name: str, group: NodeGroupConfig, parent: pulumi.Resource) -> aws.ec2.LaunchTemplate:
-    """The group's own launch template: a gp3 root volume with the group's throughput, and for parallel
-    pull a NodeConfig in the user data. No AMI is named, so EKS still picks and upgrades the AMI and adds
-    its own NodeConfig (cluster, labels, taints) after ours; nodeadm merges the two. Metadata options stay
-    the AMI's defaults, as with EKS's template."""
+def launch_template(
+    name: str, group: NodeGroupConfig, cost_tags: Mapping[str, str], parent: pulumi.Resource
+) -> aws.ec2.LaunchTemplate:
+    """The group's launch template: a gp3 root volume with the group's size and throughput, the cost tags on
+    every node and its disk (neither the provider's default tags nor a node group's own tags reach them),
+    and for parallel pull a NodeConfig in the user data. No AMI is named, so EKS still picks and upgrades the
+    AMI and adds its own NodeConfig (cluster, labels, taints) after ours; nodeadm merges the two. Metadata
+    options stay the AMI's defaults."""
     return aws.ec2.LaunchTemplate(
         f"{name}-launch-template",
         block_device_mappings=[
@@ -108,6 +106,10 @@ def launch_template(name: str, group: NodeGroupConfig, parent: pulumi.Resource) 
                     delete_on_termination="true",
                 ),
             )
+        ],
+        tag_specifications=[
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(cost_tags))
+            for kind in ("instance", "volume")
         ],
         user_data=nodeadm_user_data(node_config(group)) if group.image_pull == "parallel" else None,
         update_default_version=True,

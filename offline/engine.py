@@ -13,6 +13,7 @@ import contextvars
 import json
 import logging
 import runpy
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ FAKE_SECRETS: Mapping[str, str] = {
     f"{PROJECT}:sharedAdminPassword": "offline-fake-shared-admin-password-of-32-chars-or-more",
 }
 
+RECURSION_LIMIT = 3000
 _SECRET_SIG = rpc._special_secret_sig
 _SIG_KEY = rpc._special_sig_key
 
@@ -256,6 +258,10 @@ def run_stack(
     `config` replaces the stack file's config (defaults to `Pulumi.<stack>.yaml`); `secrets` are the
     secret config values (defaults to fakes for every secret the program knows).
     """
+    # The inline executor makes Pulumi's mocks pump the event loop inside a registration (mocks.py,
+    # _sync_await), so the Python stack grows with the number of resources in flight; the real engine runs
+    # those calls on threads. Python's default limit of 1,000 frames is too few for this program.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     values = dict(read_stack_config(stack, project_dir) if config is None else config)
     secret_values = dict(FAKE_SECRETS if secrets is None else secrets)
     for key, value in values.items():

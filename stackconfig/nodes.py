@@ -187,12 +187,6 @@ class NodeGroupConfig(ConfigModel):
         return max(aws_catalog.gp3_range("Iops")[0], math.ceil(self.root_volume_throughput / GP3_MIB_PER_IOPS))
 
     @property
-    def custom_root_volume(self) -> bool:
-        """Whether nodes need our own launch template (parallel pull's user data, a faster root volume);
-        otherwise EKS's default template is used, as it always was."""
-        return self.image_pull == "parallel" or self.disk_throughput is not None
-
-    @property
     def desired(self) -> int:
         return self.min_size if self.desired_size is None else self.desired_size
 

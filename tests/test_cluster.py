@@ -78,11 +78,9 @@ def test_each_node_group_follows_its_config(stack: str, request: pytest.FixtureR
         assert inputs["instanceTypes"] == raw["instanceTypes"]
         assert inputs["capacityType"] == raw.get("capacityType", "ON_DEMAND")
         assert inputs["amiType"] == raw.get("amiType", "AL2023_x86_64_STANDARD")
-        if group.custom_root_volume:
-            # The disk is in the group's own launch template (checked in test_node_groups), never twice.
-            assert "diskSize" not in inputs and inputs["launchTemplate"]["version"] == "1"
-        else:
-            assert inputs["diskSize"] == raw.get("diskSize", 50) and "launchTemplate" not in inputs
+        # The disk is in the group's own launch template (checked in test_node_groups), never twice.
+        assert "diskSize" not in inputs and inputs["launchTemplate"]["version"] == "1"
+        assert inputs["version"] == plan.config.cluster.kubernetes_version
         assert inputs["scalingConfig"] == {
             "minSize": raw.get("minSize", 0),
             "desiredSize": group.desired,

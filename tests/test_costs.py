@@ -141,16 +141,9 @@ def test_one_more_user_node_per_group(plan: Plan) -> None:
             instance *= 1 - PRICES["spot_discount"]
         disk = group.get("diskSize", 50) * PRICES["gp3_gb_month"]
         # Throughput and IOPS above gp3's included 125 MiB/s and 3,000, as the recorded template asks.
-        templates = [
-            t
-            for t in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
-            if t.name == f"cluster-{name}-launch-template"
-        ]
-        if templates:
-            ebs = templates[0].inputs["blockDeviceMappings"][0]["ebs"]
-            disk += (ebs["throughput"] - 125) * PRICES["gp3_mibps_month"] + (ebs["iops"] - 3000) * PRICES[
-                "gp3_iops_month"
-            ]
+        template = plan.one("aws:ec2/launchTemplate:LaunchTemplate", f"cluster-{name}-launch-template")
+        ebs = template.inputs["blockDeviceMappings"][0]["ebs"]
+        disk += (ebs["throughput"] - 125) * PRICES["gp3_mibps_month"] + (ebs["iops"] - 3000) * PRICES["gp3_iops_month"]
         assert per_hour[name] == pytest.approx(instance + disk / PRICES["hours_per_month"])
 
 

@@ -1,11 +1,12 @@
-"""Node groups with parallel image pull (or a faster root volume) get their own launch template: a gp3 root
-volume with the throughput and IOPS the config asks for, and a NodeConfig in user data that nodeadm reads;
-every other group keeps EKS's default template, as before."""
+"""Every node group launches from its own template: a gp3 root volume of the size, throughput and IOPS the
+config asks for, the cost tags on each node and its disk, and for parallel image pull a NodeConfig in user
+data that nodeadm reads."""
 
 from __future__ import annotations
 
 import base64
 import email
+import json
 from typing import Any
 
 import pytest
@@ -46,30 +47,38 @@ def templates(plan: Plan) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_parallel_pull_groups_get_a_template_and_the_others_keep_the_default(plan: Plan) -> None:
-    raw = stack_config(plan)["dandihub:nodeGroups"]
-    parallel = {name for name, group in raw.items() if group.get("imagePull") == "parallel"}
-    assert parallel, "the stacks use parallel pull on their user and GPU groups"
-    assert set(templates(plan)) == parallel
-    for group in plan.of_type("eks:index:ManagedNodeGroup"):
+def test_every_group_launches_from_its_own_template(plan: Plan) -> None:
+    groups = plan.of_type("eks:index:ManagedNodeGroup")
+    assert set(templates(plan)) == {g.name.removeprefix("cluster-") for g in groups}
+    for group in groups:
         name = group.name.removeprefix("cluster-")
-        if name in parallel:
-            assert group.inputs["launchTemplate"]["id"] == f"lt-cluster-{name}-launch-template"
-            # pulumi-eks sets the version only for groups without a template; ours follow the cluster.
-            assert group.inputs["version"] == plan.config.cluster.kubernetes_version
-        else:
-            assert "launchTemplate" not in group.inputs and "version" not in group.inputs
+        assert group.inputs["launchTemplate"]["id"] == f"lt-cluster-{name}-launch-template"
+        # pulumi-eks sets the version only for groups without a template; ours follow the cluster.
+        assert group.inputs["version"] == plan.config.cluster.kubernetes_version
+
+
+def test_nodes_and_their_disks_carry_the_cost_tags(plan: Plan) -> None:
+    """The provider's default tags reach the template, not what it launches: the budget filters on Stack."""
+    # Provider inputs are recorded as strings: the nested default tags as JSON.
+    provider_tags = json.loads(plan.one("pulumi:providers:aws").inputs["defaultTags"])["tags"]
+    assert provider_tags["Stack"] == plan.stack
+    for inputs in templates(plan).values():
+        tagged = {spec["resourceType"]: spec["tags"] for spec in inputs["tagSpecifications"]}
+        assert tagged == {"instance": provider_tags, "volume": provider_tags}
+        assert set(tagged) <= set(aws_catalog.enum("ec2", "ResourceType"))
 
 
 def test_the_template_root_volume_follows_the_config(plan: Plan) -> None:
     raw = stack_config(plan)["dandihub:nodeGroups"]
-    for name, inputs in templates(plan).items():
+    for key, inputs in templates(plan).items():
+        name = next(n for n in raw if key == n or key.startswith(f"{n}-"))  # core-<zone> is the core entry
         (mapping,) = inputs["blockDeviceMappings"]
         assert mapping["deviceName"] == "/dev/xvda"
         ebs = mapping["ebs"]
         assert ebs["volumeType"] in aws_catalog.enum("ec2", "VolumeType") and ebs["volumeType"] == "gp3"
         assert ebs["volumeSize"] == raw[name]["diskSize"]
-        assert ebs["throughput"] == raw[name].get("diskThroughput", 600)
+        default = 600 if raw[name].get("imagePull") == "parallel" else 125
+        assert ebs["throughput"] == raw[name].get("diskThroughput", default)
         assert ebs["encrypted"] == "true" and ebs["deleteOnTermination"] == "true"
         assert "imageId" not in inputs, "EKS must keep choosing and upgrading the AMI"
 
@@ -85,7 +94,11 @@ def test_iops_carry_the_throughput_within_gp3_limits(throughput: int, iops: int)
 
 
 def test_user_data_turns_on_fast_image_pull_as_nodeadm_reads_it(plan: Plan) -> None:
+    raw = stack_config(plan)["dandihub:nodeGroups"]
     for name, inputs in templates(plan).items():
+        if raw.get(name, {}).get("imagePull") != "parallel":
+            assert "userData" not in inputs, "only parallel pull adds to EKS's own NodeConfig"
+            continue
         (config,) = node_configs(inputs["userData"])
         assert config["apiVersion"] == "node.eks.aws/v1alpha1" and config["kind"] == "NodeConfig"
         assert config["spec"] == {"featureGates": {"FastImagePull": True}}, name
@@ -118,7 +131,7 @@ def test_the_user_data_reader_has_teeth(broken: str) -> None:
         node_configs(broken)
 
 
-def test_a_faster_disk_alone_gets_a_template_without_user_data() -> None:
+def test_a_faster_disk_alone_adds_no_user_data() -> None:
     plan = plan_with(
         "staging",
         set_={"nodeGroups.user-small.imagePull": "sequential", "nodeGroups.user-small.diskThroughput": 1000},
@@ -127,11 +140,3 @@ def test_a_faster_disk_alone_gets_a_template_without_user_data() -> None:
     assert "userData" not in inputs
     ebs = inputs["blockDeviceMappings"][0]["ebs"]
     assert (ebs["throughput"], ebs["iops"]) == (1000, 4000)
-
-
-def test_turning_parallel_pull_off_gives_back_the_default_template() -> None:
-    groups = ["user-small", "workshop", "gpu"]
-    plan = plan_with("staging", set_={f"nodeGroups.{g}.imagePull": "sequential" for g in groups})
-    assert templates(plan) == {}
-    for group in plan.of_type("eks:index:ManagedNodeGroup"):
-        assert "launchTemplate" not in group.inputs and group.inputs["diskSize"] >= 20
