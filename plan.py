@@ -30,8 +30,17 @@ def _node_group(r: RecordedResource) -> str:
     taints = ", ".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in i.get("taints", []))
     return (
         f"{i.get('capacityType')} {','.join(i.get('instanceTypes', []))} {i.get('amiType')} "
-        f"min={scaling.get('minSize', 0):g} max={scaling.get('maxSize', 0):g} disk={i.get('diskSize', 0):g}GiB"
+        f"min={scaling.get('minSize', 0):g} max={scaling.get('maxSize', 0):g}"
         + (f" taints=[{taints}]" if taints else "")
+    )
+
+
+def _launch_template(r: RecordedResource) -> str:
+    """The node group's root volume, and whether its nodes pull images in parallel (user data)."""
+    ebs = r.inputs.get("blockDeviceMappings", [{}])[0].get("ebs", {})
+    return (
+        f"disk={ebs.get('volumeSize', 0):g}GiB {ebs.get('volumeType')} {ebs.get('throughput', 0):g}MiB/s "
+        f"{ebs.get('iops', 0):g}IOPS pull={'parallel' if r.inputs.get('userData') else 'sequential'}"
     )
 
 
@@ -45,6 +54,7 @@ SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
         f"logs={','.join(r.inputs.get('enabledClusterLogTypes', []))}"
     ),
     "eks:index:ManagedNodeGroup": _node_group,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:autoscaling/tag:Tag": _tags,
     "aws:efs/fileSystem:FileSystem": lambda r: (
         f"encrypted={r.inputs.get('encrypted')} {r.inputs.get('performanceMode')}/{r.inputs.get('throughputMode')}"
