@@ -89,8 +89,7 @@ def launch_template(
     """The group's launch template: a gp3 root volume with the group's size and throughput, the cost tags on
     every node and its disk (neither the provider's default tags nor a node group's own tags reach them),
     and for parallel pull a NodeConfig in the user data. No AMI is named, so EKS still picks and upgrades the
-    AMI and adds its own NodeConfig (cluster, labels, taints) after ours; nodeadm merges the two. Metadata
-    options stay the AMI's defaults."""
+    AMI and adds its own NodeConfig (cluster, labels, taints) after ours; nodeadm merges the two."""
     return aws.ec2.LaunchTemplate(
         f"{name}-launch-template",
         block_device_mappings=[
@@ -111,6 +110,11 @@ def launch_template(
             aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(cost_tags))
             for kind in ("instance", "volume")
         ],
+        # What EKS sets on the templates it makes for managed groups: IMDSv2 only, two hops so that the
+        # host-network add-ons reach it. User servers cannot (the chart's NetworkPolicies block the address).
+        metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+        ),
         user_data=nodeadm_user_data(node_config(group)) if group.image_pull == "parallel" else None,
         update_default_version=True,
         opts=pulumi.ResourceOptions(parent=parent),

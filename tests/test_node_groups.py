@@ -81,6 +81,9 @@ def test_the_template_root_volume_follows_the_config(plan: Plan) -> None:
         assert ebs["throughput"] == raw[name].get("diskThroughput", default)
         assert ebs["encrypted"] == "true" and ebs["deleteOnTermination"] == "true"
         assert "imageId" not in inputs, "EKS must keep choosing and upgrading the AMI"
+        metadata = inputs["metadataOptions"]
+        assert metadata == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 2}
+        assert metadata["httpTokens"] in aws_catalog.enum("ec2", "LaunchTemplateHttpTokensState")
 
 
 @pytest.mark.parametrize(("throughput", "iops"), [(125, 3000), (600, 3000), (750, 3000), (1000, 4000), (2000, 8000)])
