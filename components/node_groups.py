@@ -42,6 +42,15 @@ def placed_groups(node_groups: dict[str, NodeGroupConfig], zones: list[str]) -> 
     return placed
 
 
+# What a parallel-pull group adds to EKS's own NodeConfig: nodeadm's feature gate for the SOCI snapshotter's
+# parallel pull and unpack.
+PARALLEL_PULL: dict[str, Any] = {
+    "apiVersion": "node.eks.aws/v1alpha1",
+    "kind": "NodeConfig",
+    "spec": {"featureGates": {"FastImagePull": True}},
+}
+
+
 def managed_node_group(
     name: str,
     placed: PlacedGroup,
@@ -115,19 +124,10 @@ def launch_template(
         metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
             http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
         ),
-        user_data=nodeadm_user_data(node_config(group)) if group.image_pull == "parallel" else None,
+        user_data=nodeadm_user_data(PARALLEL_PULL) if group.image_pull == "parallel" else None,
         update_default_version=True,
         opts=pulumi.ResourceOptions(parent=parent),
     )
-
-
-def node_config(group: NodeGroupConfig) -> dict[str, Any]:
-    """The NodeConfig this group adds to EKS's own: the feature gates its config turns on."""
-    return {
-        "apiVersion": "node.eks.aws/v1alpha1",
-        "kind": "NodeConfig",
-        "spec": {"featureGates": {"FastImagePull": group.image_pull == "parallel"}},
-    }
 
 
 def nodeadm_user_data(config: dict[str, Any]) -> str:

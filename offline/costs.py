@@ -69,17 +69,19 @@ def instance_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
     return instance * (1 - prices["spot_discount"]) if group.capacity_type == "SPOT" else instance
 
 
-def node_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
-    """One node of the group for an hour: instance plus root disk, with its throughput and IOPS above gp3's
-    included 125 MiB/s and 3,000 IOPS."""
-    throughput_low = aws_catalog.gp3_range("Throughput")[0]
-    iops_low = aws_catalog.gp3_range("Iops")[0]
-    disk_month = (
+def disk_month(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
+    """One node's root disk for a month: its size, and its throughput and IOPS above gp3's included
+    125 MiB/s and 3,000 IOPS."""
+    return (
         group.disk_size * prices["gp3_gb_month"]
-        + (group.root_volume_throughput - throughput_low) * prices["gp3_mibps_month"]
-        + (group.root_volume_iops - iops_low) * prices["gp3_iops_month"]
+        + (group.root_volume_throughput - aws_catalog.gp3_range("Throughput")[0]) * prices["gp3_mibps_month"]
+        + (group.root_volume_iops - aws_catalog.gp3_range("Iops")[0]) * prices["gp3_iops_month"]
     )
-    return instance_hour(group, prices) + disk_month / prices["hours_per_month"]
+
+
+def node_hour(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
+    """One node of the group for an hour: instance plus root disk."""
+    return instance_hour(group, prices) + disk_month(group, prices) / prices["hours_per_month"]
 
 
 def control_plane(config: StackConfig, prices: dict[str, Any]) -> CostLine:
@@ -190,8 +192,8 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             core_nodes * instance_hour(core, prices) * hours,
         ),
         CostLine(
-            f"core node disks x{core_nodes} ({core.disk_size} GiB gp3)",
-            core_nodes * core.disk_size * prices["gp3_gb_month"],
+            f"core node disks x{core_nodes} ({core.disk_size} GiB gp3, {core.root_volume_throughput} MiB/s)",
+            core_nodes * disk_month(core, prices),
         ),
         CostLine("hub load balancer (classic ELB)", prices["classic_load_balancer_hour"] * hours),
         CostLine(

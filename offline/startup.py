@@ -8,14 +8,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
+from stackconfig.nodes import ImagePull
 from stackconfig.stack import StackConfig
 
-PullMode = Literal["sequential", "parallel"]
-PULL_RATE = {"sequential": "pull_mb_per_s", "parallel": "parallel_pull_mb_per_s"}
+PULL_RATE: dict[ImagePull, str] = {"sequential": "pull_mb_per_s", "parallel": "parallel_pull_mb_per_s"}
 
 TABLE = Path(__file__).resolve().parent.parent / "stackconfig" / "start_timings.yaml"
 
@@ -33,16 +33,16 @@ def figure(name: str) -> float:
 class Wait:
     profile: str
     image: str
-    pull: PullMode
+    pull: ImagePull
     warm_seconds: float
     cold_seconds: float | None  # None: the image's size is not in config
 
 
-def pull_seconds(size_gb: float, pull: PullMode) -> float:
+def pull_seconds(size_gb: float, pull: ImagePull) -> float:
     return size_gb * 1000 / figure(PULL_RATE[pull])
 
 
-def cold(size_gb: float, pull: PullMode) -> float:
+def cold(size_gb: float, pull: ImagePull) -> float:
     return (
         figure("autoscaler_reaction") + figure("node_boot_join") + pull_seconds(size_gb, pull) + figure("server_start")
     )

@@ -34,6 +34,7 @@ GPU_TAINT_KEY = "nvidia.com/gpu"
 PARALLEL_PULL_MIN_VCPU = 4
 PARALLEL_PULL_MIN_MEMORY_GIB = 7
 PARALLEL_PULL_MIN_THROUGHPUT = 600
+ImagePull = Literal["sequential", "parallel"]
 # gp3 allows at most 0.25 MiB/s of throughput per provisioned IOPS (EBS User Guide, gp3 volumes).
 GP3_MIB_PER_IOPS = 0.25
 
@@ -62,7 +63,7 @@ class NodeGroupConfig(ConfigModel):
     max_size: int = Field(ge=1, le=1000, description="Most nodes.")
     disk_size: int = Field(50, ge=20, le=16384, description="Root volume GiB. Default 50.")
     ami_type: AmiType = Field("AL2023_x86_64_STANDARD", description="EKS AMI type (API value).")
-    image_pull: Literal["sequential", "parallel"] = Field(
+    image_pull: ImagePull = Field(
         "sequential",
         description="parallel: the SOCI snapshotter pulls and unpacks layers in parallel (nodeadm's "
         "FastImagePull; AL2023, nodes of 4 vCPU and 8 GiB or more), with a faster root volume. Default "

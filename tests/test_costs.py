@@ -184,3 +184,11 @@ def test_an_unpriced_instance_type_is_named() -> None:
 def test_the_table_is_dated_and_regional() -> None:
     assert PRICES["region"] == "us-east-2"
     assert PRICES["as_of"].startswith("20")
+
+
+def test_a_faster_core_disk_is_in_the_idle_cost() -> None:
+    """Throughput above gp3's included 125 MiB/s is billed per MiB/s-month, on every always-on node."""
+    base = idle_cost(plan_with("prod").config)
+    faster = idle_cost(plan_with("prod", set_={"nodeGroups.core.diskThroughput": 250}).config)
+    extra = 2 * (250 - 125) * PRICES["gp3_mibps_month"]  # two core nodes
+    assert faster.monthly == pytest.approx(base.monthly + extra)

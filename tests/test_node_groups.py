@@ -110,10 +110,7 @@ def test_user_data_turns_on_fast_image_pull_as_nodeadm_reads_it(plan: Plan) -> N
 
 def test_user_data_is_the_same_on_every_run() -> None:
     # A changed user data is a new template version, which replaces every node of the group.
-    group = NodeGroupConfig.model_validate(
-        {"role": "user", "instanceTypes": ["m6i.2xlarge"], "maxSize": 1, "imagePull": "parallel"}
-    )
-    config = node_groups.node_config(group)
+    config = node_groups.PARALLEL_PULL
     assert node_groups.nodeadm_user_data(config) == node_groups.nodeadm_user_data(config)
 
 
