@@ -103,8 +103,7 @@ def launch_template(
         f"{name}-launch-template",
         block_device_mappings=[
             aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                # The root device of the AL2023 EKS AMIs.
-                device_name="/dev/xvda",
+                device_name=group.image_disk,
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                     volume_type="gp3",
                     volume_size=group.disk_size,

@@ -35,6 +35,10 @@ PARALLEL_PULL_MIN_VCPU = 4
 PARALLEL_PULL_MIN_MEMORY_GIB = 7
 PARALLEL_PULL_MIN_THROUGHPUT = 600
 ImagePull = Literal["sequential", "parallel"]
+# The disk each AMI family keeps images on, which the group's launch template sizes: the AL2023 root volume,
+# Bottlerocket's data volume (its root holds only the OS). Other families (AL2, which EKS no longer offers
+# for current versions; Windows; custom AMIs) are not built by this program.
+IMAGE_DISKS = {"AL2023_": "/dev/xvda", "BOTTLEROCKET_": "/dev/xvdb"}
 # gp3 allows at most 0.25 MiB/s of throughput per provisioned IOPS (EBS User Guide, gp3 volumes).
 GP3_MIB_PER_IOPS = 0.25
 
@@ -146,6 +150,9 @@ class NodeGroupConfig(ConfigModel):
 
     def _root_volume_problems(self) -> list[str]:
         problems = []
+        if self.image_disk is None:
+            families = ", ".join(f"{prefix}*" for prefix in IMAGE_DISKS)
+            problems.append(f"amiType {self.ami_type} is not built by this program; use one of {families}")
         low, high = aws_catalog.gp3_range("Throughput")
         if self.disk_throughput is not None and not low <= self.disk_throughput <= high:
             problems.append(f"diskThroughput {self.disk_throughput} is outside gp3's {low}..{high} MiB/s")
@@ -174,6 +181,11 @@ class NodeGroupConfig(ConfigModel):
                     f"below that, pulls may be slower than sequential), got {self.root_volume_throughput}"
                 )
         return problems
+
+    @property
+    def image_disk(self) -> str | None:
+        """The device of the disk that holds images and pods (see IMAGE_DISKS)."""
+        return next((disk for prefix, disk in IMAGE_DISKS.items() if self.ami_type.startswith(prefix)), None)
 
     @property
     def root_volume_throughput(self) -> int:

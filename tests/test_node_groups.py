@@ -73,7 +73,7 @@ def test_the_template_root_volume_follows_the_config(plan: Plan) -> None:
     for key, inputs in templates(plan).items():
         name = next(n for n in raw if key == n or key.startswith(f"{n}-"))  # core-<zone> is the core entry
         (mapping,) = inputs["blockDeviceMappings"]
-        assert mapping["deviceName"] == "/dev/xvda"
+        assert mapping["deviceName"] == "/dev/xvda", "the AL2023 root volume holds the images"
         ebs = mapping["ebs"]
         assert ebs["volumeType"] in aws_catalog.enum("ec2", "VolumeType") and ebs["volumeType"] == "gp3"
         assert ebs["volumeSize"] == raw[name]["diskSize"]
@@ -140,3 +140,10 @@ def test_a_faster_disk_alone_adds_no_user_data() -> None:
     assert "userData" not in inputs
     ebs = inputs["blockDeviceMappings"][0]["ebs"]
     assert (ebs["throughput"], ebs["iops"]) == (1000, 4000)
+
+
+def test_a_bottlerocket_group_sizes_its_data_volume() -> None:
+    """Bottlerocket keeps images and pods on its second disk; its root holds only the OS."""
+    bottlerocket = {"nodeGroups.gpu.amiType": "BOTTLEROCKET_x86_64_NVIDIA", "nodeGroups.gpu.imagePull": "sequential"}
+    (mapping,) = templates(plan_with("staging", set_=bottlerocket))["gpu"]["blockDeviceMappings"]
+    assert (mapping["deviceName"], mapping["ebs"]["volumeSize"]) == ("/dev/xvdb", 100)
