@@ -65,7 +65,13 @@ class NodeGroupConfig(ConfigModel):
     min_size: int = Field(0, ge=0, description="Fewest nodes. Core >= 1; user and GPU 0.")
     desired_size: int | None = Field(None, ge=0, description="Initial nodes; defaults to min_size.")
     max_size: int = Field(ge=1, le=1000, description="Most nodes.")
-    disk_size: int = Field(50, ge=20, le=16384, description="Root volume GiB. Default 50.")
+    disk_size: int = Field(
+        50,
+        ge=20,
+        le=16384,
+        description="GiB of the disk that holds images and pods (AL2023: the root; Bottlerocket: the data "
+        "volume). Default 50.",
+    )
     ami_type: AmiType = Field("AL2023_x86_64_STANDARD", description="EKS AMI type (API value).")
     image_pull: ImagePull = Field(
         "sequential",
@@ -75,7 +81,7 @@ class NodeGroupConfig(ConfigModel):
     )
     disk_throughput: int | None = Field(
         None,
-        description=f"Root volume gp3 throughput, MiB/s. Default 125 (gp3 baseline); with imagePull "
+        description=f"That disk's gp3 throughput, MiB/s. Default 125 (gp3 baseline); with imagePull "
         f"parallel, {PARALLEL_PULL_MIN_THROUGHPUT} or more (default {PARALLEL_PULL_MIN_THROUGHPUT}).",
     )
     labels: dict[LabelKey, LabelValue] = Field({}, description="Extra node labels.")
