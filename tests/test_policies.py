@@ -192,3 +192,18 @@ def test_every_production_rule_of_the_pack_is_also_a_config_check() -> None:
     assert production_rules == set(CONFIG_DECIDED_PRODUCTION_RULES)
     for fixture in CONFIG_DECIDED_PRODUCTION_RULES.values():
         assert (ROOT / "tests" / "configs" / fixture).exists()
+
+
+@pytest.mark.parametrize(
+    "hub_config",
+    [
+        {"JupyterHub": {"authenticator_class": "dummy"}},
+        {"SharedPasswordAuthenticator": {"user_password": "x" * 8}},
+        {"DummyAuthenticator": {"password": "x"}},
+    ],
+    ids=["dummy-class", "shared-password-section", "dummy-section"],
+)
+def test_every_password_for_everyone_login_is_refused_on_production(hub_config: dict[str, Any]) -> None:
+    (rule,) = [r for r in RULES if r.name == "no-shared-login-on-production"]
+    assert violations(rule, args(RELEASE, {"values": {"hub": {"config": hub_config}}}, "prod"))
+    assert violations(rule, args(RELEASE, {"values": {"hub": {"config": hub_config}}}, "staging")) == []
