@@ -107,8 +107,8 @@ def launch_template(
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                     volume_type="gp3",
                     volume_size=group.disk_size,
-                    throughput=group.root_volume_throughput,
-                    iops=group.root_volume_iops,
+                    throughput=group.image_disk_throughput,
+                    iops=group.image_disk_iops,
                     encrypted="true",
                     delete_on_termination="true",
                 ),

@@ -74,8 +74,8 @@ def disk_month(group: NodeGroupConfig, prices: dict[str, Any]) -> float:
     125 MiB/s and 3,000 IOPS."""
     return (
         group.disk_size * prices["gp3_gb_month"]
-        + (group.root_volume_throughput - aws_catalog.gp3_range("Throughput")[0]) * prices["gp3_mibps_month"]
-        + (group.root_volume_iops - aws_catalog.gp3_range("Iops")[0]) * prices["gp3_iops_month"]
+        + (group.image_disk_throughput - aws_catalog.gp3_range("Throughput")[0]) * prices["gp3_mibps_month"]
+        + (group.image_disk_iops - aws_catalog.gp3_range("Iops")[0]) * prices["gp3_iops_month"]
     )
 
 
@@ -192,7 +192,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             core_nodes * instance_hour(core, prices) * hours,
         ),
         CostLine(
-            f"core node disks x{core_nodes} ({core.disk_size} GiB gp3, {core.root_volume_throughput} MiB/s)",
+            f"core node disks x{core_nodes} ({core.disk_size} GiB gp3, {core.image_disk_throughput} MiB/s)",
             core_nodes * disk_month(core, prices),
         ),
         CostLine("hub load balancer (classic ELB)", prices["classic_load_balancer_hour"] * hours),

@@ -76,7 +76,7 @@ class NodeGroupConfig(ConfigModel):
     image_pull: ImagePull = Field(
         "sequential",
         description="parallel: the SOCI snapshotter pulls and unpacks layers in parallel (nodeadm's "
-        "FastImagePull; AL2023, nodes of 4 vCPU and 8 GiB or more), with a faster root volume. Default "
+        "FastImagePull; AL2023, nodes of 4 vCPU and 8 GiB or more), with a faster disk. Default "
         "sequential (containerd's own pull).",
     )
     disk_throughput: int | None = Field(
@@ -133,7 +133,7 @@ class NodeGroupConfig(ConfigModel):
                 problems.append("a gpu group needs `accelerator` (e.g. nvidia-tesla-t4)")
         elif self.accelerator:
             problems.append("`accelerator` is only for gpu groups")
-        problems += self._root_volume_problems()
+        problems += self._image_disk_problems()
         if self.role == "user" and self.capacity_type == "SPOT" and len(self.instance_types) < 2:
             problems.append(
                 "SPOT user groups need at least two instance types, so one empty spot pool cannot block them"
@@ -154,7 +154,7 @@ class NodeGroupConfig(ConfigModel):
             raise ValueError("; ".join(problems))
         return self
 
-    def _root_volume_problems(self) -> list[str]:
+    def _image_disk_problems(self) -> list[str]:
         problems = []
         if self.image_disk is None:
             families = ", ".join(f"{prefix}*" for prefix in IMAGE_DISKS)
@@ -181,10 +181,10 @@ class NodeGroupConfig(ConfigModel):
                     f"imagePull parallel: nodeadm ignores it on {', '.join(too_small)} (it needs "
                     f"{PARALLEL_PULL_MIN_VCPU} vCPU and {PARALLEL_PULL_MIN_MEMORY_GIB} GiB seen by the kernel)"
                 )
-            if self.root_volume_throughput < PARALLEL_PULL_MIN_THROUGHPUT:
+            if self.image_disk_throughput < PARALLEL_PULL_MIN_THROUGHPUT:
                 problems.append(
                     f"imagePull parallel needs diskThroughput >= {PARALLEL_PULL_MIN_THROUGHPUT} MiB/s (nodeadm: "
-                    f"below that, pulls may be slower than sequential), got {self.root_volume_throughput}"
+                    f"below that, pulls may be slower than sequential), got {self.image_disk_throughput}"
                 )
         return problems
 
@@ -194,16 +194,16 @@ class NodeGroupConfig(ConfigModel):
         return next((disk for prefix, disk in IMAGE_DISKS.items() if self.ami_type.startswith(prefix)), None)
 
     @property
-    def root_volume_throughput(self) -> int:
-        """gp3 throughput of each node's root volume, MiB/s."""
+    def image_disk_throughput(self) -> int:
+        """gp3 throughput of the disk that holds images, MiB/s."""
         if self.disk_throughput is not None:
             return self.disk_throughput
         return PARALLEL_PULL_MIN_THROUGHPUT if self.image_pull == "parallel" else aws_catalog.gp3_range("Throughput")[0]
 
     @property
-    def root_volume_iops(self) -> int:
+    def image_disk_iops(self) -> int:
         """The fewest gp3 IOPS that carry the throughput (gp3's baseline if that is enough)."""
-        return max(aws_catalog.gp3_range("Iops")[0], math.ceil(self.root_volume_throughput / GP3_MIB_PER_IOPS))
+        return max(aws_catalog.gp3_range("Iops")[0], math.ceil(self.image_disk_throughput / GP3_MIB_PER_IOPS))
 
     @property
     def desired(self) -> int:

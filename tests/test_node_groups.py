@@ -92,8 +92,8 @@ def test_iops_carry_the_throughput_within_gp3_limits(throughput: int, iops: int)
         {"role": "user", "instanceTypes": ["m6i.2xlarge"], "maxSize": 1, "diskThroughput": throughput}
     )
     low, high = aws_catalog.gp3_range("Iops")
-    assert group.root_volume_iops == iops and low <= iops <= high
-    assert group.root_volume_throughput <= group.root_volume_iops * 0.25
+    assert group.image_disk_iops == iops and low <= iops <= high
+    assert group.image_disk_throughput <= group.image_disk_iops * 0.25
 
 
 def test_user_data_turns_on_fast_image_pull_as_nodeadm_reads_it(plan: Plan) -> None:
