@@ -71,13 +71,13 @@ def render(config: StackConfig) -> str:
         f"  goals: warm under {goals['warm_seconds']} s; cold under {goals['cold_seconds']} s for a "
         f"{goals['cold_image_gb']} GB image, which takes"
     )
-    for pull in sorted({w.pull for w in waits(config)}, reverse=True):
+    groups: dict[ImagePull, set[str]] = {}
+    for profile in config.hub.profiles:
+        groups.setdefault(config.node_groups[profile.node_group].image_pull, set()).add(profile.node_group)
+    for pull in sorted(groups, reverse=True):
         reference = cold(goals["cold_image_gb"], pull)
         verdict = (
             "met" if reference <= goals["cold_seconds"] else f"missed by {reference - goals['cold_seconds']:.0f} s"
         )
-        groups = sorted(
-            {p.node_group for p in config.hub.profiles if config.node_groups[p.node_group].image_pull == pull}
-        )
-        lines.append(f"    {reference:.0f} s with {pull} pull ({', '.join(groups)}): {verdict}")
+        lines.append(f"    {reference:.0f} s with {pull} pull ({', '.join(sorted(groups[pull]))}): {verdict}")
     return "\n".join(lines)
