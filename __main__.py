@@ -1,16 +1,17 @@
-"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, monitoring, home
-governance, hub, alerts, exports."""
+"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, alerts (outside the
+cluster; Prometheus's alerts go to their topic too), monitoring, home governance, hub, exports."""
 
 import pulumi
 import pulumi_aws as aws
 
+from components.alert_rules import modelled_cold_seconds
 from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
 from components.helm_values import deep_merge
 from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import AlertRouting, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
@@ -74,10 +75,36 @@ autoscaler = ClusterAutoscaler(
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=nodes)),
 )
 
+alert_routing: AlertRouting | None = None
+if config.monitoring.alerts.enabled:
+    alerts = Alerts(
+        "alerts",
+        AlertsArgs(
+            config.monitoring.alerts,
+            stack,
+            config.region,
+            config.cluster.name,
+            config.hub.domain,
+            storage.file_system_id,
+            cluster.placed_groups,
+            cluster.node_group_asg_names,
+        ),
+        on_aws,
+    )
+    pulumi.export("alertsTopicArn", alerts.topic_arn)
+    # Prometheus's alerts reach the same people, through the same topic.
+    alert_routing = AlertRouting(alerts.topic_arn, config.region, stack, modelled_cold_seconds(config))
+
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
-        config.monitoring, config.hub, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer, nodes
+        config.monitoring,
+        config.hub,
+        config.cluster.name,
+        cluster.oidc_provider_arn,
+        cluster.oidc_issuer,
+        nodes,
+        alert_routing,
     ),
     on_cluster,
 )
@@ -99,23 +126,6 @@ hub = JupyterHub(
     ),
     on_cluster,
 )
-
-if config.monitoring.alerts.enabled:
-    alerts = Alerts(
-        "alerts",
-        AlertsArgs(
-            config.monitoring.alerts,
-            stack,
-            config.region,
-            config.cluster.name,
-            config.hub.domain,
-            storage.file_system_id,
-            cluster.placed_groups,
-            cluster.node_group_asg_names,
-        ),
-        on_aws,
-    )
-    pulumi.export("alertsTopicArn", alerts.topic_arn)
 
 pulumi.export("hubUrl", hub.url)
 pulumi.export("loadBalancerHostname", hub.load_balancer_hostname)

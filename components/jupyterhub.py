@@ -16,7 +16,7 @@ from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
 from components.placeholders import placeholders, tolerations
 from stackconfig import kubernetes as support
-from stackconfig.hub import HubConfig, ProfileConfig
+from stackconfig.hub import PROFILE_LABEL, HubConfig, ProfileConfig
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
@@ -63,6 +63,8 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
         "node_selector": {NODE_GROUP_LABEL: profile.node_group},
         # Replaces the chart's user tolerations, so it lists every taint of the group, user one included.
         "tolerations": tolerations(group),
+        # Merged into the chart's own pod labels by KubeSpawner (dict overrides merge).
+        "extra_labels": {PROFILE_LABEL: profile.slug},
     }
     if profile.gpus:
         override["extra_resource_limits"] = {"nvidia.com/gpu": str(profile.gpus)}

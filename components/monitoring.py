@@ -1,10 +1,12 @@
 """Seeing the hub from inside the cluster: Prometheus (with kube-state-metrics and node-exporter) scraping the
-hub and the autoscaler, Grafana with the JupyterHub community dashboards for hub admins behind the hub's
+hub and the autoscaler and alerting on what users feel (components/alert_rules.py) through Alertmanager to
+the alerts' SNS topic, Grafana with the JupyterHub community dashboards for hub admins behind the hub's
 own domain, and every container's logs in CloudWatch Logs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.alert_rules import alerting_rules, alertmanager_config, recording_rules
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.images import PIP, PYTHON
-from components.irsa import addon_with_role
+from components.irsa import addon_with_role, service_account_role
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import MonitoringConfig
 
@@ -31,6 +34,19 @@ CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
 CONTAINER_LOG_GROUPS = ("application", "dataplane", "host")
 GRAFANA_PATH = "/services/grafana"
 GRAFANA_CLIENT_ID = "service-grafana"
+# The alertmanager subchart's service account in the release `prometheus` (its fullname helper).
+ALERTMANAGER_ACCOUNT = "prometheus-alertmanager"
+
+
+@dataclass(frozen=True)
+class AlertRouting:
+    """Where Prometheus's alerts go (the alerts' SNS topic, in the stack's region), for which stack, and the
+    plan's modelled cold start of each profile (components/alert_rules.py, `modelled_cold_seconds`)."""
+
+    topic_arn: pulumi.Input[str]
+    region: str
+    stack: str
+    cold_start_seconds: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -43,10 +59,13 @@ class MonitoringArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     nodes: Sequence[pulumi.Resource]
+    alerting: AlertRouting | None = None  # None: no alerts topic, so no rules and no Alertmanager
 
 
-def prometheus_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any]:
-    return deep_merge(
+def prometheus_values(
+    config: MonitoringConfig, hub: HubConfig, alerting: AlertRouting | None = None, role_arn: Any = None
+) -> dict[str, Any]:
+    values = deep_merge(
         load_values("prometheus"),
         {
             "server": {
@@ -62,6 +81,23 @@ def prometheus_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any
                     "authorization": {"credentials_file": "/etc/prometheus/hub-token/token"},
                     "static_configs": [{"targets": [f"hub.{hub.namespace}.svc:8081"]}],
                 }
+            },
+        },
+    )
+    rules = config.prometheus.rules
+    if alerting is None or not rules.enabled:
+        return values
+    return deep_merge(
+        values,
+        {
+            "serverFiles": {
+                "alerting_rules.yml": alerting_rules(rules, alerting.stack, hub.namespace, alerting.cold_start_seconds),
+                "recording_rules.yml": recording_rules(hub.namespace),
+            },
+            "alertmanager": {
+                "enabled": True,
+                "serviceAccount": {"name": ALERTMANAGER_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
+                "config": alertmanager_config(rules, alerting.stack, alerting.region, alerting.topic_arn),
             },
         },
     )
@@ -186,14 +222,41 @@ class Monitoring(pulumi.ComponentResource):
     def _prometheus(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         token = self._token(f"{name}-prometheus-hub-token")
         self._secret(f"{name}-prometheus-hub-token", "prometheus-hub-token", {"token": token.result}, opts)
+        role_arn = self._alertmanager_role(name, args) if args.alerting and args.config.prometheus.rules.enabled else None
         self._release(
             f"{name}-prometheus", "prometheus", args.config.prometheus.chart_version, PROMETHEUS_REPO,
-            prometheus_values(args.config, args.hub), args, opts,
+            prometheus_values(args.config, args.hub, args.alerting, role_arn), args, opts,
         )  # fmt: skip
         self._services["prometheus"] = {"apiToken": token.result}
         # Exactly what scraping needs.
         self._roles["prometheus"] = {"scopes": ["read:metrics"], "services": ["prometheus"]}
         self._hub_clients.append({"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"})
+
+    def _alertmanager_role(self, name: str, args: MonitoringArgs) -> pulumi.Output[str]:
+        """Alertmanager's own identity: it may publish to the alerts topic and do nothing else."""
+        assert args.alerting is not None
+        policy = aws.iam.Policy(
+            f"{name}-alertmanager-publish",
+            policy=pulumi.Output.from_input(args.alerting.topic_arn).apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": arn}],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        role = service_account_role(
+            f"{name}-alertmanager",
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=NAMESPACE,
+            service_accounts=[ALERTMANAGER_ACCOUNT],
+            policy_arns={"publish": policy.arn},
+            parent=self,
+        )
+        return role.arn
 
     def _grafana(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         admin = self._token(f"{name}-grafana-admin")

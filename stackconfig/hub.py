@@ -19,6 +19,8 @@ _ACM_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{3
 
 # Where each user's home lives on the shared file system, as KubeSpawner templates: `safe` is KubeSpawner
 # 7's naming (z2jh 4), `escaped` the old hub's (KubeSpawner < 7), for homes copied from it.
+# Each user pod carries its profile's slug, so its start time can be compared with the plan's (alerts).
+PROFILE_LABEL = "dandiarchive.org/profile"
 HOME_SUB_PATHS = {"safe": "home/{safe_username}", "escaped": "home/{escaped_username}"}
 
 DEFAULT_POST_START = [
@@ -300,6 +302,11 @@ class HubConfig(ConfigModel):
         {}, description="Seats kept warm by profile slug: placeholders holding exactly that profile's requests."
     )
     events: list[EventConfig] = Field([], description="Workshops: warm seats of a profile between two dates.")
+    banner: str = Field(
+        "",
+        max_length=500,
+        description="A notice on every hub page (maintenance, an incident), plain text. Default none.",
+    )
 
     def seats(self, day: datetime.date) -> dict[str, int]:
         """Warm seats by profile on `day`: the standing ones plus those of events on that day."""

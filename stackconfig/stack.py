@@ -275,6 +275,14 @@ class StackConfig(ConfigModel):
             problems.append(("monitoring.grafana.enabled", "Grafana shows Prometheus's metrics: enable prometheus too"))
         if self.monitoring.alerts.enabled and not self.monitoring.alerts.emails:
             problems.append(("monitoring.alerts.emails", "alerts are on but nobody is told: list at least one e-mail"))
+        prometheus = self.monitoring.prometheus
+        if prometheus.enabled and prometheus.rules.enabled and not self.monitoring.alerts.enabled:
+            problems.append(
+                (
+                    "monitoring.prometheus.rules.enabled",
+                    "the rules' alerts go to the alerts' SNS topic: enable alerts, or set rules.enabled: false",
+                )
+            )
         problems += self._production_rules()
         errors, _ = self._lifecycle()
         problems += [("cluster.kubernetesVersion", e) for e in errors]
