@@ -93,7 +93,9 @@ def alerting_rules(
     window = f"{rules.start_window_hours}h"
     users = [
         _alert(
-            rules, stack, "ServerSpawnFailures",
+            rules,
+            stack,
+            "ServerSpawnFailures",
             "sum(increase(jupyterhub_server_spawn_duration_seconds_count"
             f'{{status="failure"}}[1h])) > {rules.spawn_failures_per_hour}',
             None,
@@ -102,7 +104,9 @@ def alerting_rules(
             "`kubectl describe` a failing user pod.",
         ),
         _alert(
-            rules, stack, "PodPendingTooLong",
+            rules,
+            stack,
+            "PodPendingTooLong",
             'max by (namespace, pod) (kube_pod_status_phase{phase="Pending"}) > 0',
             f"{rules.pending_minutes}m",
             f"pod {{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}} has been Pending for over "
@@ -111,7 +115,9 @@ def alerting_rules(
             "node fits, a group at its maximum, a volume that will not mount.",
         ),
         _alert(
-            rules, stack, "ImagePullBackOff",
+            rules,
+            stack,
+            "ImagePullBackOff",
             "max by (namespace, pod, container) ("
             f"kube_pod_container_status_waiting_reason{{reason=~{PULL_FAILURES}}} or "
             f"kube_pod_init_container_status_waiting_reason{{reason=~{PULL_FAILURES}}}) > 0",
@@ -125,7 +131,9 @@ def alerting_rules(
         starts = f'max_over_time({START_SECONDS}{{{PROFILE_METRIC_LABEL}="{profile}"}}[{window}])'
         users.append(
             _alert(
-                rules, stack, "SlowServerStarts",
+                rules,
+                stack,
+                "SlowServerStarts",
                 f"quantile(0.9, {starts}) > {cold:.0f} and count({starts}) >= {rules.start_min_samples}",
                 None,
                 f"profile {profile}: 9 in 10 servers started within {{{{ $value | humanizeDuration }}}} over the "
@@ -138,7 +146,9 @@ def alerting_rules(
         )
     cluster = [
         _alert(
-            rules, stack, "HubRestarted",
+            rules,
+            stack,
+            "HubRestarted",
             f'increase(kube_pod_container_status_restarts_total{{namespace="{hub_namespace}", container="hub"}}'
             "[15m]) > 0",
             None,
@@ -147,7 +157,9 @@ def alerting_rules(
             "the previous container (`kubectl logs --previous`): out of memory, a bad config, the database.",
         ),
         _alert(
-            rules, stack, "NodeNotReady",
+            rules,
+            stack,
+            "NodeNotReady",
             'max by (node) (kube_node_status_condition{condition="Ready", status!="true"}) > 0',
             f"{rules.node_not_ready_minutes}m",
             f"node {{{{ $labels.node }}}} has been NotReady for {rules.node_not_ready_minutes} minutes",

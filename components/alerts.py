@@ -20,6 +20,10 @@ from stackconfig.monitoring import AlertsConfig
 # Route 53 publishes health-check metrics in us-east-1 only, so that alarm and its topic live there.
 HEALTH_CHECK_REGION = "us-east-1"
 RUNBOOK = "docs/operations.md, section 11 (Alerts)"
+# The home file system near its limits: this share of its permitted throughput, or of the General Purpose
+# I/O limit, for this many minutes. Only CloudWatch knows the limits (Prometheus sees the NFS clients only).
+EFS_SATURATION_PERCENT = 80
+EFS_SATURATION_MINUTES = 15
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class Alerts(pulumi.ComponentResource):
             threshold=config.home_size_gib * 1024**3,
             treat_missing_data="notBreaching",
         )
+        self._efs_saturation(topic)
         for placed in args.node_groups:
             if placed.config.role != "core":
                 self._at_capacity(placed, topic)
@@ -236,5 +241,56 @@ class Alerts(pulumi.ComponentResource):
             evaluation_periods=1,
             comparison_operator="GreaterThanThreshold",
             threshold=per_hour,
+            treat_missing_data="notBreaching",
+        )
+
+    def _efs_saturation(self, topic: aws.sns.Topic) -> None:
+        """Throughput used against what EFS permits (AWS's 'throughput utilization' metric math: metered bytes
+        per second over PermittedThroughput, which with elastic throughput is the write maximum), and
+        PercentIOLimit, which EFS publishes for General Purpose file systems."""
+        fs = {"FileSystemId": self._args.file_system_id}
+        minutes = EFS_SATURATION_MINUTES
+
+        def metric(name: str, stat: str) -> aws.cloudwatch.MetricAlarmMetricQueryMetricArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace="AWS/EFS", metric_name=name, dimensions=fs, stat=stat, period=60
+            )
+
+        self._alarm(
+            "home-throughput",
+            f"the home file system has used over {EFS_SATURATION_PERCENT}% of its permitted throughput for {minutes} "
+            "minutes; every server's file access slows. First: who reads or writes most (section 'Home file system "
+            "saturated')",
+            topic,
+            metric_queries=[
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(id="metered", metric=metric("MeteredIOBytes", "Sum")),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="permitted", metric=metric("PermittedThroughput", "Average")
+                ),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="utilization",
+                    expression="100 * (metered / PERIOD(metered)) / permitted",
+                    label="Throughput utilization (%)",
+                    return_data=True,
+                ),
+            ],
+            evaluation_periods=minutes,
+            comparison_operator="GreaterThanThreshold",
+            threshold=EFS_SATURATION_PERCENT,
+            treat_missing_data="notBreaching",
+        )
+        self._alarm(
+            "home-io-limit",
+            f"the home file system has been over {EFS_SATURATION_PERCENT}% of its I/O limit for {minutes} minutes; "
+            "file operations queue. First: who does many small operations (section 'Home file system saturated')",
+            topic,
+            namespace="AWS/EFS",
+            metric_name="PercentIOLimit",
+            dimensions=fs,
+            statistic="Average",
+            period=60,
+            evaluation_periods=minutes,
+            comparison_operator="GreaterThanThreshold",
+            threshold=EFS_SATURATION_PERCENT,
             treat_missing_data="notBreaching",
         )

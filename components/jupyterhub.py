@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,9 @@ def computed_values(
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
+    if hub.banner:
+        # JupyterHub's page template shows `announcement` on every page, unescaped: the config is plain text.
+        hub_config["JupyterHub"]["template_vars"] = {"announcement": html.escape(hub.banner)}
     if hub.privileged_user_pods:
         # apptainer and FUSE need a privileged notebook container; the chart passes this to KubeSpawner.
         singleuser["allowPrivilegeEscalation"] = True

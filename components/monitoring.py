@@ -96,7 +96,10 @@ def prometheus_values(
             },
             "alertmanager": {
                 "enabled": True,
-                "serviceAccount": {"name": ALERTMANAGER_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
+                "serviceAccount": {
+                    "name": ALERTMANAGER_ACCOUNT,
+                    "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+                },
                 "config": alertmanager_config(rules, alerting.stack, alerting.region, alerting.topic_arn),
             },
         },
@@ -222,7 +225,8 @@ class Monitoring(pulumi.ComponentResource):
     def _prometheus(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         token = self._token(f"{name}-prometheus-hub-token")
         self._secret(f"{name}-prometheus-hub-token", "prometheus-hub-token", {"token": token.result}, opts)
-        role_arn = self._alertmanager_role(name, args) if args.alerting and args.config.prometheus.rules.enabled else None
+        alerting = args.alerting is not None and args.config.prometheus.rules.enabled
+        role_arn = self._alertmanager_role(name, args) if alerting else None
         self._release(
             f"{name}-prometheus", "prometheus", args.config.prometheus.chart_version, PROMETHEUS_REPO,
             prometheus_values(args.config, args.hub, args.alerting, role_arn), args, opts,

@@ -20,7 +20,8 @@ def test_alarms_and_thresholds_per_stack(plan: Plan) -> None:
     config, stack = plan.config, plan.stack
     found = alarms(plan)
     user_groups = [n for n, g in config.node_groups.items() if g.role != "core"]
-    assert set(found) == {f"dandihub-{stack}-{key}" for key in ("hub-down", "home-size", "spot-interruptions")} | {
+    always = ("hub-down", "home-size", "home-throughput", "home-io-limit", "spot-interruptions")
+    assert set(found) == {f"dandihub-{stack}-{key}" for key in always} | {
         f"dandihub-{stack}-{g}-at-capacity" for g in user_groups
     }
     alerts = config.monitoring.alerts
@@ -33,6 +34,13 @@ def test_alarms_and_thresholds_per_stack(plan: Plan) -> None:
     home = found[f"dandihub-{stack}-home-size"]
     assert home["threshold"] == alerts.home_size_gib * 1024**3
     assert home["dimensions"]["FileSystemId"] == plan.outputs["efsFileSystemId"]
+    for key in ("home-throughput", "home-io-limit"):
+        saturation = found[f"dandihub-{stack}-{key}"]
+        assert (saturation["threshold"], saturation["evaluationPeriods"]) == (80, 15)
+    io_limit = found[f"dandihub-{stack}-home-io-limit"]
+    assert (io_limit["metricName"], io_limit["dimensions"]) == (
+        "PercentIOLimit", {"FileSystemId": plan.outputs["efsFileSystemId"]}
+    )  # fmt: skip
     for group in user_groups:
         at_max = found[f"dandihub-{stack}-{group}-at-capacity"]
         assert at_max["threshold"] == config.node_groups[group].max_size
@@ -81,3 +89,16 @@ def test_group_metrics_are_enabled_for_every_alarmed_group(plan: Plan) -> None:
     groups = [n for n, g in plan.config.node_groups.items() if g.role != "core"]
     assert len(commands) == len(groups)
     assert all("aws autoscaling enable-metrics-collection" in c and "GroupInServiceInstances" in c for c in commands)
+
+
+def test_the_throughput_alarm_divides_metered_bytes_per_second_by_the_permitted_throughput(staging: Plan) -> None:
+    """AWS's throughput-utilization metric math (EFS user guide, 'Monitoring throughput'): the metered bytes of
+    a minute per second, as a percentage of PermittedThroughput (the write maximum with elastic throughput)."""
+    alarm = alarms(staging)["dandihub-staging-home-throughput"]
+    queries = {q["id"]: q for q in alarm["metricQueries"]}
+    assert queries["utilization"]["expression"] == "100 * (metered / PERIOD(metered)) / permitted"
+    assert [q["id"] for q in alarm["metricQueries"] if q.get("returnData")] == ["utilization"]
+    fs = {"FileSystemId": staging.outputs["efsFileSystemId"]}
+    assert {k: (q["metric"]["metricName"], q["metric"]["stat"], q["metric"]["dimensions"]) for k, q in queries.items()
+            if "metric" in q} == {"metered": ("MeteredIOBytes", "Sum", fs),
+                                  "permitted": ("PermittedThroughput", "Average", fs)}  # fmt: skip

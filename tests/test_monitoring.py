@@ -78,7 +78,10 @@ def test_prometheus_keeps_what_the_dashboards_group_by_on_an_encrypted_volume(pl
     manifests = render(release(plan, "monitoring-prometheus"))
     (ksm,) = of_kind(manifests, "Deployment", "prometheus-kube-state-metrics")
     args = ksm["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--metric-labels-allowlist=pods=[app,component,hub.jupyter.org/username],nodes=[*]" in args
+    assert (
+        "--metric-labels-allowlist=pods=[app,component,hub.jupyter.org/username,dandiarchive.org/profile],nodes=[*]"
+        in args
+    )
     (server,) = of_kind(manifests, "Deployment", "prometheus-server")
     server_args = [a for c in server["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])]
     assert "--storage.tsdb.retention.time=30d" in server_args
@@ -87,9 +90,7 @@ def test_prometheus_keeps_what_the_dashboards_group_by_on_an_encrypted_volume(pl
     gp3 = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "cluster-gp3").inputs
     assert gp3["parameters"] == {"type": "gp3", "encrypted": "true"}
     assert claim["spec"]["resources"]["requests"]["storage"] == f"{plan.config.monitoring.prometheus.volume_gib}Gi"
-    assert not [
-        m for m in manifests if "alertmanager" in m["metadata"]["name"] or "pushgateway" in m["metadata"]["name"]
-    ]
+    assert not [m for m in manifests if "pushgateway" in m["metadata"]["name"]]
     core = {n for n, g in node_groups(plan).items() if g.role == "core"}
     for name, spec in pod_specs(manifests).items():
         if name.startswith("Deployment/"):

@@ -20,6 +20,7 @@ from oauthenticator.github import GitHubOAuthenticator
 from offline.engine import Plan
 from offline.spawner import expand
 from stackconfig import instances, kubernetes
+from stackconfig.hub import PROFILE_LABEL
 from tests.charts import Manifest, of_kind, pod_specs, render
 from tests.conftest import plan_with
 from tests.hub_chain import authenticator_class, load_hub_config, unrecognised_settings, user_pod
@@ -239,6 +240,10 @@ def _check_pod(chain: Chain, choice: str) -> list[str]:
     context = notebook.get("securityContext") or {}
     if bool(context.get("privileged")) != hub.privileged_user_pods or context.get("runAsUser", 0) == 0:
         problems.append(f"notebook security context {context}")
+    # The slow-start alert groups starts by this label (components/alert_rules.py); the chart's stay.
+    labels = pod["metadata"]["labels"]
+    if labels.get(PROFILE_LABEL) != profile.slug or labels.get("hub.jupyter.org/network-access-hub") != "true":
+        problems.append(f"labels {labels}")
     violations = baseline_violations(spec)
     if violations and hub.pod_security_level == "baseline":
         problems.append(f"breaks Pod Security baseline: {violations}")

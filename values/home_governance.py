@@ -290,8 +290,10 @@ def configure_hub(c: Any, root: Path, home_template: str, policy: Policy) -> Non
             spawner.log.info("restored %s's home from %s", spawner.user.name, restored)
 
     c.KubeSpawner.pre_spawn_hook = restore_before_start
+    # Added to the template variables hub.config set (the banner), not replacing them.
     c.JupyterHub.template_vars = {
-        "home_usage": lambda user: usage_notice(root, home_of(user.spawner), policy) if user is not None else None
+        **c.JupyterHub.get("template_vars", {}),
+        "home_usage": lambda user: usage_notice(root, home_of(user.spawner), policy) if user is not None else None,
     }
 
 
