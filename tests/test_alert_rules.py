@@ -441,3 +441,18 @@ def test_the_banner_shows_as_plain_text_on_the_real_hubs_pages(sized: Plan, stag
     plain = load_hub_config(render(staging.one("kubernetes:helm.sh/v3:Release", "hub-release")), tmp_path / "plain",
                             "dandihub")  # fmt: skip
     assert "announcement" not in plain.JupyterHub.template_vars
+
+
+def test_the_plan_lists_each_stacks_rules(sized: Plan, staging: Plan) -> None:
+    import plan as plan_command
+
+    listed = plan_command.render(sized).split("Prometheus alerts (", 1)[1].splitlines()[1:]
+    names = [line.split()[0] for line in listed]
+    assert sorted(set(names)) == sorted(ALERTS)
+    cold = modelled_cold_seconds(sized.config)
+    assert [line for line in listed if "SlowServerStarts" in line] == [
+        f"  {'SlowServerStarts':<20} profile {slug}: 9 in 10 servers started within <measured> over the last "
+        f"6 hours; the plan's cold start is {seconds:.0f} s"
+        for slug, seconds in sorted(cold.items())
+    ]
+    assert "SlowServerStarts     none: no profile has a modelled cold start" in plan_command.render(staging)
