@@ -63,8 +63,10 @@ def _alert(
 
 
 def recording_rules(hub_namespace: str) -> dict[str, Any]:
-    """Each user server's start, pod created to pod Ready, labelled with its profile (kube-state-metrics
-    2.8+ has the ready time; the pod label comes from the profile's KubeSpawner override)."""
+    """Each user server's start, pod created to pod Ready, labelled with its profile (the pod label comes from
+    the profile's KubeSpawner override). kube-state-metrics 2.20 (the chart's) labels kube_pod_created,
+    kube_pod_status_ready_time (experimental, on by default) and kube_pod_labels by namespace, pod and uid:
+    kubernetes/kube-state-metrics@4ffeda2ef866b0fef372849825a803296483b336:docs/metrics/workload/pod-metrics.md."""
     pods = f'namespace="{hub_namespace}"'
     return {
         "groups": [

@@ -465,3 +465,13 @@ def test_the_plan_lists_each_stacks_rules(sized: Plan, staging: Plan) -> None:
         for slug, seconds in sorted(cold.items())
     ]
     assert "SlowServerStarts     none: no profile has a modelled cold start" in plan_command.render(staging)
+
+
+def test_the_runbooks_port_forward_reaches_alertmanager(staging: Plan) -> None:
+    """docs/operations.md: `kubectl -n monitoring port-forward svc/prometheus-alertmanager 9093`."""
+    command = "kubectl -n monitoring port-forward svc/prometheus-alertmanager 9093"
+    assert command in (ROOT / "docs" / "operations.md").read_text()
+    release = staging.one("kubernetes:helm.sh/v3:Release", "monitoring-prometheus")
+    (service,) = of_kind(render(release), "Service", "prometheus-alertmanager")
+    assert release.inputs["namespace"] == "monitoring"
+    assert 9093 in [p["port"] for p in service["spec"]["ports"]]
