@@ -55,6 +55,7 @@ storage = SharedStorage(
         config.hub.namespace,
         config.hub.pod_security_level,
         nodes,
+        efs_addon_version=config.cluster.addon_versions["aws-efs-csi-driver"],
     ),
     on_cluster,
 )
@@ -77,7 +78,13 @@ autoscaler = ClusterAutoscaler(
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
-        config.monitoring, config.hub, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer, nodes
+        config.monitoring,
+        config.hub,
+        config.cluster.name,
+        cluster.oidc_provider_arn,
+        cluster.oidc_issuer,
+        nodes,
+        cloudwatch_addon_version=config.cluster.addon_versions["amazon-cloudwatch-observability"],
     ),
     on_cluster,
 )

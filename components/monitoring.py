@@ -43,6 +43,8 @@ class MonitoringArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     nodes: Sequence[pulumi.Resource]
+    # The CloudWatch Observability add-on's version for the cluster's Kubernetes minor.
+    cloudwatch_addon_version: str
 
 
 def prometheus_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any]:
@@ -246,6 +248,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-cloudwatch",
             cluster_name=args.cluster_name,
             addon_name="amazon-cloudwatch-observability",
+            addon_version=args.cloudwatch_addon_version,
             oidc_provider_arn=args.oidc_provider_arn,
             oidc_issuer=args.oidc_issuer,
             namespace="amazon-cloudwatch",

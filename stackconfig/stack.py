@@ -101,6 +101,11 @@ class ClusterConfig(ConfigModel):
         "0.17.1", pattern=r"^\d+\.\d+\.\d+$", description="NVIDIA device plugin chart version."
     )
 
+    @property
+    def addon_versions(self) -> dict[str, str]:
+        """The EKS add-on versions of this Kubernetes minor (stackconfig/kubernetes_versions.yaml)."""
+        return kubernetes.versions()[self.kubernetes_version].addons
+
     @field_validator("kubernetes_version", mode="before")
     @classmethod
     def _quoted(cls, value: object) -> object:
