@@ -213,6 +213,11 @@ def placeholders(config: StackConfig) -> list[str]:
     return found
 
 
+def needed_secrets(config: StackConfig) -> list[SecretSpec]:
+    """The secrets this checked config calls for (the plan lists each as set or missing)."""
+    return _needed_secrets(config.hub.auth.model_dump(by_alias=True))
+
+
 def _needed_secrets(auth: dict[str, Any]) -> list[SecretSpec]:
     """Which secrets the auth settings call for (works on unchecked input, so all problems show at once)."""
     needed = []
