@@ -220,6 +220,18 @@ def _namespaced(key: str) -> str:
     return key if ":" in key else f"{PROJECT}:{key}"
 
 
+class _CliYamlLoader(yaml.SafeLoader):
+    """Reads a stack file as the Pulumi CLI does: go-yaml v3 hands a timestamp-like scalar to an untyped
+    value as its text (gopkg.in/yaml.v3 decode.go, `reflect.Interface` with `yaml_TIMESTAMP_TAG`), so an
+    unquoted `start: 2027-01-11` reaches the program as the string it wrote, not a date."""
+
+
+_CliYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class ProgramError(Exception):
     """The program failed; `plan` holds what it had registered by then (for a config error: nothing)."""
 
@@ -245,7 +257,7 @@ def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR, stack_file: P
         for k, v in (project.get("config") or {}).items()
         if isinstance(v, dict) and "default" in v
     }
-    document = yaml.safe_load(path.read_text()) or {}
+    document = yaml.load(path.read_text(), Loader=_CliYamlLoader) or {}
     values.update({_namespaced(k): v for k, v in (document.get("config") or {}).items()})
     return values
 
@@ -265,13 +277,15 @@ def run_stack(
     config: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
     project_dir: Path = PROJECT_DIR,
+    preview: bool = True,
 ) -> Plan:
     """Run the program for `stack` offline and return what it registered.
 
     `config` replaces the stack file's config (defaults to `Pulumi.<stack>.yaml`). A secret encrypted in
     it counts as set and gets a fake value (the plan cannot decrypt it). `secrets` are further secret
     values; by default every secret the program knows is faked, and those the stack file does not hold
-    are listed in `Plan.faked_secrets`.
+    are listed in `Plan.faked_secrets`. `preview=False` runs it as `pulumi up` would (stricter: no
+    placeholders).
     """
     # The inline executor makes Pulumi's mocks pump the event loop inside a registration (mocks.py,
     # _sync_await), so the Python stack grows with the number of resources in flight; the real engine runs
@@ -291,11 +305,17 @@ def run_stack(
         list(secret_values),
         project_dir,
         faked,
+        preview,
     )
 
 
 def _run_isolated(
-    stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path, faked: frozenset[str]
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    project_dir: Path,
+    faked: frozenset[str],
+    preview: bool,
 ) -> Plan:
     loop = asyncio.new_event_loop()
     # Pulumi's own SDK tests run executor work inline; otherwise remote components cross loops.
@@ -308,7 +328,7 @@ def _run_isolated(
         pulumi.runtime.set_all_config(config, secret_keys)
         warnings = _WarningLog()
         pulumi.runtime.set_mocks(
-            cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=warnings.logger
+            cloud, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=warnings.logger
         )
         outputs: dict[str, Any] = {}
         secret_outputs: set[str] = set()

@@ -160,3 +160,9 @@ def test_the_stack_files_say_where_their_secrets_are() -> None:
         section = re.search(r'README "([^"]+)"', header)
         assert section and f"## {section.group(1)}\n" in readme, header
         assert "secure:" in header
+
+
+def test_the_first_deploy_stack_file_passes_as_pulumi_up() -> None:
+    """No placeholder left, so `up` (stricter than a preview) takes it."""
+    config = read_stack_config("staging", stack_file=FIRST_DEPLOY)
+    assert run_stack("staging", config=config, preview=False).outputs["clusterName"] == "dandihub-staging"
