@@ -117,7 +117,14 @@ class ClusterConfig(ConfigModel):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        return aws_catalog.check_in(value, tuple(kubernetes.versions()), "EKS Kubernetes version")
+        known = tuple(kubernetes.versions())
+        if value not in known:
+            raise ValueError(
+                f"{aws_catalog.not_allowed(value, known, 'EKS Kubernetes version')}. A minor missing here is "
+                "added to stackconfig/kubernetes_versions.yaml with its EKS support dates and cluster-autoscaler "
+                "patch (docs/operations.md, Upgrades)"
+            )
+        return value
 
     @field_validator("log_types")
     @classmethod
