@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class JupyterHubArgs:
     depends_on: list[pulumi.Resource]
     # Values other components need in the hub (monitoring's services, roles and network access).
     extra_values: dict[str, Any]
+    # Init containers that run before any other in every user pod (the home restore), and their volumes.
+    first_init_containers: list[dict[str, Any]] = field(default_factory=list)
+    user_volumes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def image_parts(reference: str) -> tuple[str, str]:
@@ -173,9 +176,10 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
 
 
 def computed_values(
-    args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_init_containers: list[dict[str, Any]]
+    args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_singleuser: dict[str, Any]
 ) -> dict[str, Any]:
-    """The values that come from config and other resources, laid over the YAML files."""
+    """The values that come from config and other resources, laid over the YAML files (whose singleuser
+    lists of init containers and volumes are extended here, since Helm replaces a list)."""
     hub = args.config
     default = next((p for p in hub.profiles if p.default), hub.profiles[0])
     default_repo, default_tag = image_parts(hub.images[default.images[0]].image)
@@ -183,8 +187,14 @@ def computed_values(
         "image": {"name": default_repo, "tag": default_tag},
         "defaultUrl": hub.default_url,
         "startTimeout": hub.start_timeout,
-        "storage": {"static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path}},
-        "initContainers": with_home_mount(yaml_init_containers, hub.home_sub_path),
+        "storage": {
+            "static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path},
+            "extraVolumes": [*copy.deepcopy(yaml_singleuser["storage"]["extraVolumes"]), *args.user_volumes],
+        },
+        "initContainers": [
+            *args.first_init_containers,
+            *with_home_mount(yaml_singleuser["initContainers"], hub.home_sub_path),
+        ],
         "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.menu(support.today())],
     }
     singleuser["extraFiles"] = server_files(hub)
@@ -294,7 +304,7 @@ class JupyterHub(pulumi.ComponentResource):
         )
         base = load_values("jupyterhub", optional=(f"jupyterhub.{args.stack}",))
         values = deep_merge(
-            deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"]["initContainers"])),
+            deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"])),
             args.extra_values,
         )
         self.release = k8s.helm.v3.Release(

@@ -208,6 +208,16 @@ def home_mismatch(pod: dict[str, Any], claim: str, expected: str) -> list[str]:
     ]
     if fixer_mounts["/nfs"]["subPath"] != mounts["/home/jovyan"]["subPath"]:
         found.append(f"the fixer prepares {fixer_mounts['/nfs']['subPath']}, the notebook mounts {expected}")
+    # The archived home comes back first, as the notebook's uid, into the directory the notebook mounts.
+    restore = spec["initContainers"][0]
+    restore_mounts = {m["mountPath"]: m for m in restore["volumeMounts"]}
+    context = restore.get("securityContext") or {}
+    if restore["name"] != "home-restore" or restore["command"][-2:] != ["/efs", expected.split("/", 1)[1]]:
+        found.append(f"the first init container is {restore['name']} {restore['command'][-2:]}, not the restore")
+    elif claims[restore_mounts["/efs"]["name"]] != claim or "subPath" in restore_mounts["/efs"]:
+        found.append(f"the restore does not see the file system root: {restore_mounts['/efs']}")
+    elif (context.get("runAsUser"), context.get("runAsGroup"), context.get("runAsNonRoot")) != (1000, 100, True):
+        found.append(f"the restore runs as {context}")
     return found
 
 
@@ -259,10 +269,12 @@ def test_the_pod_checks_have_teeth(chain: Chain) -> None:
     pod["spec"]["tolerations"] = [t for t in pod["spec"]["tolerations"] if t["key"] != "nvidia.com/gpu"]
     assert landing_groups(pod["spec"], chain.groups) == set()
     pod = copy.deepcopy(chain.pod("base/standard"))
-    (fixer,) = pod["spec"]["initContainers"]
+    restore, fixer = pod["spec"]["initContainers"]
     fixer["volumeMounts"][0]["subPath"] = f"home/{LOGIN}"
+    restore["command"][-1] = LOGIN
     assert home_mismatch(pod, "efs-claim", expand(LOGIN, "home/{safe_username}")) == [
-        "the fixer prepares home/1abc, the notebook mounts home/x-1abc---57cb980e"
+        "the fixer prepares home/1abc, the notebook mounts home/x-1abc---57cb980e",
+        "the first init container is home-restore ['/efs', '1abc'], not the restore",
     ]
     pod["spec"]["containers"][0]["resources"]["limits"]["memory"] = 32 * 1024**3
     assert room_left(pod["spec"], chain.groups["user-small"], chain.daemons)["memory"] < 0
