@@ -23,6 +23,7 @@ from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
+SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
 NFS_FIXER = "nfs-fixer"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
@@ -214,7 +215,7 @@ def computed_values(
         "hub": {
             "config": hub_config,
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
-            "extraConfig": {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {},
+            "extraConfig": auth_extra_config(hub),
         },
         "proxy": {
             "secretToken": proxy_token,
@@ -236,6 +237,14 @@ def computed_values(
 
 def _gated(hub: HubConfig) -> bool:
     return hub.auth.type == "github" and hub.auth.require_dandi_user
+
+
+def auth_extra_config(hub: HubConfig) -> dict[str, str]:
+    """The authenticator subclass the hub's extraConfig installs: the DANDI gate, or shared passwords that
+    normalise the login before the admin check."""
+    if hub.auth.type == "shared-password":
+        return {"shared-password": SHARED_PASSWORD_FILE.read_text()}
+    return {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {}
 
 
 def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
@@ -271,6 +280,7 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
                     "name": archive.name,
                     "display_name": archive.display_name,
                     "api_url": archive.api_url,
+                    "user_lookup": archive.user_lookup,
                     "token": args.secrets.archive_tokens[archive.name],
                     "registration_url": archive.registration_url,
                 }

@@ -75,6 +75,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "name": "dandi",
             "display_name": "DANDI (staging)",
             "api_url": "https://api-staging.dandiarchive.org/api",
+            "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://gui-staging.dandiarchive.org",
         }
@@ -84,6 +85,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "name": "dandi",
             "display_name": "DANDI",
             "api_url": "https://api.dandiarchive.org/api",
+            "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://dandiarchive.org",
         }

@@ -6,6 +6,7 @@ deployed (README, What the offline tests cannot show)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import re
@@ -165,9 +166,15 @@ def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Ch
     if auth.type == "shared-password":
         # Built as the hub builds it: its own checks (lengths, the two passwords differ) run on the values.
         authenticator = cls(config=chain.hub_config)
-        assert cls.__name__ == "SharedPasswordAuthenticator"
+        assert cls.__name__ == "NormalisingSharedPasswordAuthenticator"
         assert authenticator.user_password and authenticator.admin_password
         assert authenticator.admin_users == {"satra"}
+        assert logins(authenticator) == {
+            ("Satra", "user"): None,  # the case trick: an admin's name, typed differently, with the user password
+            ("Satra", "admin"): ("satra", True),
+            ("Newcomer", "user"): ("newcomer", False),
+            ("newcomer", "admin"): None,
+        }
     elif auth.require_dandi_user:
         # The extraConfig ran: its GitHub subclass, asking each configured archive.
         assert cls.__name__ == "DandiGitHubAuthenticator" and issubclass(cls, GitHubOAuthenticator)
@@ -177,6 +184,28 @@ def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Ch
     else:
         assert cls is GitHubOAuthenticator
         assert chain.hub_config.GitHubOAuthenticator.allow_all is True
+
+
+def logins(authenticator: Any) -> dict[tuple[str, str], tuple[str, bool] | None]:
+    """Who the real authenticator lets in, as whom, for each name and password (JupyterHub's own
+    get_authenticated_user: authenticate, then normalise the name)."""
+    passwords = {"user": authenticator.user_password, "admin": authenticator.admin_password}
+    found = {}
+    for name, kind in (("Satra", "user"), ("Satra", "admin"), ("Newcomer", "user"), ("newcomer", "admin")):
+        data = {"username": name, "password": passwords[kind]}
+        model = asyncio.run(authenticator.get_authenticated_user(None, data))
+        found[(name, kind)] = (model["name"], model["admin"]) if model else None
+    return found
+
+
+def test_jupyterhubs_own_shared_password_class_lets_the_case_trick_in() -> None:
+    """Teeth for the check above: JupyterHub 5.5's class puts `Satra` with the user password in satra's account."""
+    from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+
+    stock = SharedPasswordAuthenticator(
+        user_password="u" * 8, admin_password="a" * 32, admin_users={"satra"}, allow_all=True
+    )
+    assert logins(stock)[("Satra", "user")] == ("satra", False)
 
 
 def test_the_unrecognised_setting_check_has_teeth(staging: Plan, tmp_path: Path) -> None:
