@@ -89,7 +89,9 @@ monitoring = Monitoring(
     on_cluster,
 )
 
-homes = HomeGovernance("homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name), on_cluster)
+homes = HomeGovernance(
+    "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
+)
 
 hub = JupyterHub(
     "hub",
@@ -103,6 +105,8 @@ hub = JupyterHub(
         cluster.hub_db_storage_class,
         depends_on=[storage, cluster.hub_db_storage, *nodes],
         extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        first_init_containers=[homes.restore_init_container],
+        user_volumes=homes.restore_volumes,
     ),
     on_cluster,
 )

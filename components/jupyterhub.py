@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
+SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
 NFS_FIXER = "nfs-fixer"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
@@ -42,6 +43,9 @@ class JupyterHubArgs:
     depends_on: list[pulumi.Resource]
     # Values other components need in the hub (monitoring's services, roles and network access).
     extra_values: dict[str, Any]
+    # Init containers that run before any other in every user pod (the home restore), and their volumes.
+    first_init_containers: list[dict[str, Any]] = field(default_factory=list)
+    user_volumes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def image_parts(reference: str) -> tuple[str, str]:
@@ -173,9 +177,10 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
 
 
 def computed_values(
-    args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_init_containers: list[dict[str, Any]]
+    args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_singleuser: dict[str, Any]
 ) -> dict[str, Any]:
-    """The values that come from config and other resources, laid over the YAML files."""
+    """The values that come from config and other resources, laid over the YAML files (whose singleuser
+    lists of init containers and volumes are extended here, since Helm replaces a list)."""
     hub = args.config
     default = next((p for p in hub.profiles if p.default), hub.profiles[0])
     default_repo, default_tag = image_parts(hub.images[default.images[0]].image)
@@ -183,8 +188,14 @@ def computed_values(
         "image": {"name": default_repo, "tag": default_tag},
         "defaultUrl": hub.default_url,
         "startTimeout": hub.start_timeout,
-        "storage": {"static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path}},
-        "initContainers": with_home_mount(yaml_init_containers, hub.home_sub_path),
+        "storage": {
+            "static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path},
+            "extraVolumes": [*copy.deepcopy(yaml_singleuser["storage"]["extraVolumes"]), *args.user_volumes],
+        },
+        "initContainers": [
+            *args.first_init_containers,
+            *with_home_mount(yaml_singleuser["initContainers"], hub.home_sub_path),
+        ],
         "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.menu(support.today())],
     }
     singleuser["extraFiles"] = server_files(hub)
@@ -204,7 +215,7 @@ def computed_values(
         "hub": {
             "config": hub_config,
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
-            "extraConfig": {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {},
+            "extraConfig": auth_extra_config(hub),
         },
         "proxy": {
             "secretToken": proxy_token,
@@ -226,6 +237,14 @@ def computed_values(
 
 def _gated(hub: HubConfig) -> bool:
     return hub.auth.type == "github" and hub.auth.require_dandi_user
+
+
+def auth_extra_config(hub: HubConfig) -> dict[str, str]:
+    """The authenticator subclass the hub's extraConfig installs: the DANDI gate, or shared passwords that
+    normalise the login before the admin check."""
+    if hub.auth.type == "shared-password":
+        return {"shared-password": SHARED_PASSWORD_FILE.read_text()}
+    return {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {}
 
 
 def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
@@ -261,6 +280,7 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
                     "name": archive.name,
                     "display_name": archive.display_name,
                     "api_url": archive.api_url,
+                    "user_lookup": archive.user_lookup,
                     "token": args.secrets.archive_tokens[archive.name],
                     "registration_url": archive.registration_url,
                 }
@@ -294,7 +314,7 @@ class JupyterHub(pulumi.ComponentResource):
         )
         base = load_values("jupyterhub", optional=(f"jupyterhub.{args.stack}",))
         values = deep_merge(
-            deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"]["initContainers"])),
+            deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"])),
             args.extra_values,
         )
         self.release = k8s.helm.v3.Release(

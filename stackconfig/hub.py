@@ -72,6 +72,12 @@ class ArchiveConfig(ConfigModel):
     api_url: str = Field(
         pattern=r"^https://[a-z0-9.-]+(/[\w./-]*)?$", description="The archive API that lists registered users."
     )
+    user_lookup: Literal["approved-list", "search"] = Field(
+        "approved-list",
+        description="How a login is looked up: approved-list (exact; the token must be a staff account's) or "
+        "search (any approved account's token; capped at 10 look-alikes, for archives without the list). "
+        "Default approved-list.",
+    )
     registration_url: str = Field(pattern=r"^https://", description="Where refused users are sent to register.")
 
     @property

@@ -75,6 +75,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "name": "dandi",
             "display_name": "DANDI (staging)",
             "api_url": "https://api-staging.dandiarchive.org/api",
+            "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://gui-staging.dandiarchive.org",
         }
@@ -84,6 +85,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "name": "dandi",
             "display_name": "DANDI",
             "api_url": "https://api.dandiarchive.org/api",
+            "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://dandiarchive.org",
         }
@@ -206,7 +208,7 @@ def test_homes_and_shares_on_the_efs_claim(plan: Plan) -> None:
 
 def test_ownership_fixed_by_a_root_init_container_while_the_notebook_is_unprivileged(plan: Plan) -> None:
     singleuser = values(plan)["singleuser"]
-    (fixer,) = singleuser["initContainers"]
+    _restore, fixer = singleuser["initContainers"]
     assert fixer["securityContext"] == {"runAsUser": 0}
     assert "chown 1000:100 /nfs /shared" in fixer["command"][-1]
     assert {m["mountPath"]: m["subPath"] for m in fixer["volumeMounts"]} == {
@@ -346,7 +348,7 @@ def test_an_events_seats_add_to_the_standing_ones(monkeypatch: pytest.MonkeyPatc
 def test_escaped_home_names_drive_the_home_volume_and_the_fixer_alike() -> None:
     singleuser = values(plan_with("staging", set_={"hub.homeNames": "escaped"}))["singleuser"]
     assert singleuser["storage"]["static"]["subPath"] == "home/{escaped_username}"
-    (fixer,) = singleuser["initContainers"]
+    _restore, fixer = singleuser["initContainers"]
     assert {"name": "home", "mountPath": "/nfs", "subPath": "home/{escaped_username}"} in fixer["volumeMounts"]
 
 

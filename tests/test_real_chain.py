@@ -6,6 +6,7 @@ deployed (README, What the offline tests cannot show)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import re
@@ -165,9 +166,15 @@ def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Ch
     if auth.type == "shared-password":
         # Built as the hub builds it: its own checks (lengths, the two passwords differ) run on the values.
         authenticator = cls(config=chain.hub_config)
-        assert cls.__name__ == "SharedPasswordAuthenticator"
+        assert cls.__name__ == "NormalisingSharedPasswordAuthenticator"
         assert authenticator.user_password and authenticator.admin_password
         assert authenticator.admin_users == {"satra"}
+        assert logins(authenticator) == {
+            ("Satra", "user"): None,  # the case trick: an admin's name, typed differently, with the user password
+            ("Satra", "admin"): ("satra", True),
+            ("Newcomer", "user"): ("newcomer", False),
+            ("newcomer", "admin"): None,
+        }
     elif auth.require_dandi_user:
         # The extraConfig ran: its GitHub subclass, asking each configured archive.
         assert cls.__name__ == "DandiGitHubAuthenticator" and issubclass(cls, GitHubOAuthenticator)
@@ -177,6 +184,28 @@ def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Ch
     else:
         assert cls is GitHubOAuthenticator
         assert chain.hub_config.GitHubOAuthenticator.allow_all is True
+
+
+def logins(authenticator: Any) -> dict[tuple[str, str], tuple[str, bool] | None]:
+    """Who the real authenticator lets in, as whom, for each name and password (JupyterHub's own
+    get_authenticated_user: authenticate, then normalise the name)."""
+    passwords = {"user": authenticator.user_password, "admin": authenticator.admin_password}
+    found = {}
+    for name, kind in (("Satra", "user"), ("Satra", "admin"), ("Newcomer", "user"), ("newcomer", "admin")):
+        data = {"username": name, "password": passwords[kind]}
+        model = asyncio.run(authenticator.get_authenticated_user(None, data))
+        found[(name, kind)] = (model["name"], model["admin"]) if model else None
+    return found
+
+
+def test_jupyterhubs_own_shared_password_class_lets_the_case_trick_in() -> None:
+    """Teeth for the check above: JupyterHub 5.5's class puts `Satra` with the user password in satra's account."""
+    from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+
+    stock = SharedPasswordAuthenticator(
+        user_password="u" * 8, admin_password="a" * 32, admin_users={"satra"}, allow_all=True
+    )
+    assert logins(stock)[("Satra", "user")] == ("satra", False)
 
 
 def test_the_unrecognised_setting_check_has_teeth(staging: Plan, tmp_path: Path) -> None:
@@ -208,6 +237,16 @@ def home_mismatch(pod: dict[str, Any], claim: str, expected: str) -> list[str]:
     ]
     if fixer_mounts["/nfs"]["subPath"] != mounts["/home/jovyan"]["subPath"]:
         found.append(f"the fixer prepares {fixer_mounts['/nfs']['subPath']}, the notebook mounts {expected}")
+    # The archived home comes back first, as the notebook's uid, into the directory the notebook mounts.
+    restore = spec["initContainers"][0]
+    restore_mounts = {m["mountPath"]: m for m in restore["volumeMounts"]}
+    context = restore.get("securityContext") or {}
+    if restore["name"] != "home-restore" or restore["command"][-2:] != ["/efs", expected.split("/", 1)[1]]:
+        found.append(f"the first init container is {restore['name']} {restore['command'][-2:]}, not the restore")
+    elif claims[restore_mounts["/efs"]["name"]] != claim or "subPath" in restore_mounts["/efs"]:
+        found.append(f"the restore does not see the file system root: {restore_mounts['/efs']}")
+    elif (context.get("runAsUser"), context.get("runAsGroup"), context.get("runAsNonRoot")) != (1000, 100, True):
+        found.append(f"the restore runs as {context}")
     return found
 
 
@@ -259,10 +298,12 @@ def test_the_pod_checks_have_teeth(chain: Chain) -> None:
     pod["spec"]["tolerations"] = [t for t in pod["spec"]["tolerations"] if t["key"] != "nvidia.com/gpu"]
     assert landing_groups(pod["spec"], chain.groups) == set()
     pod = copy.deepcopy(chain.pod("base/standard"))
-    (fixer,) = pod["spec"]["initContainers"]
+    restore, fixer = pod["spec"]["initContainers"]
     fixer["volumeMounts"][0]["subPath"] = f"home/{LOGIN}"
+    restore["command"][-1] = LOGIN
     assert home_mismatch(pod, "efs-claim", expand(LOGIN, "home/{safe_username}")) == [
-        "the fixer prepares home/1abc, the notebook mounts home/x-1abc---57cb980e"
+        "the fixer prepares home/1abc, the notebook mounts home/x-1abc---57cb980e",
+        "the first init container is home-restore ['/efs', '1abc'], not the restore",
     ]
     pod["spec"]["containers"][0]["resources"]["limits"]["memory"] = 32 * 1024**3
     assert room_left(pod["spec"], chain.groups["user-small"], chain.daemons)["memory"] < 0
