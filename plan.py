@@ -18,6 +18,7 @@ from typing import Any
 from offline import fault_table, preflight, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
+from offline.traffic import traffic
 
 
 def _tags(r: RecordedResource) -> str:
@@ -48,6 +49,10 @@ SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
     "aws:ec2/vpc:Vpc": lambda r: f"cidr={r.inputs.get('cidrBlock')}",
     "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs.get('availabilityZone')} {r.inputs.get('cidrBlock')}",
     "aws:ec2/natGateway:NatGateway": lambda r: f"in {r.inputs.get('subnetId')}",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda r: (
+        f"{r.inputs.get('vpcEndpointType')} {r.inputs.get('serviceName')} "
+        f"on {', '.join(r.inputs.get('routeTableIds', []))}"
+    ),
     "eks:index:Cluster": lambda r: (
         f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
         f"auth={r.inputs.get('authenticationMode')} "
@@ -106,6 +111,7 @@ def render(plan: Plan) -> str:
         lines.append(f"  {key}: {shown}")
     if plan.config is not None:
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
+        lines.append(traffic(plan.config, plan.stack).render())
         lines.append(startup.render(plan.config))
     return "\n".join(lines)
 

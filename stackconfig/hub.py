@@ -146,6 +146,35 @@ class ImageConfig(ConfigModel):
         return value
 
 
+class DockerHubMirrorConfig(ConfigModel):
+    """An ECR pull-through cache of Docker Hub in the stack's account and region: nodes pull the hub's Docker
+    Hub images from ECR (same region, layers through the S3 endpoint) instead of through NAT, with no
+    anonymous rate limit; ECR fetches from Docker Hub once per image, logged in as this account."""
+
+    enabled: bool = Field(
+        False, description="Pull Docker Hub images through ECR. Default false (Docker Hub, as before)."
+    )
+    username: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]{4,30}$",
+        description="The Docker Hub user ECR logs in as; its access token is the secret dandihub:dockerHubAccessToken.",
+    )
+    prefix: str = Field(
+        "docker-hub",
+        pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+        min_length=2,
+        max_length=30,
+        description="ECR repository prefix of the cache: images become <account>.dkr.ecr.<region>.amazonaws.com/"
+        "<prefix>/<repository>. Default docker-hub.",
+    )
+
+    @model_validator(mode="after")
+    def _user(self) -> DockerHubMirrorConfig:
+        if self.enabled and not self.username:
+            raise ValueError("username is required when enabled (ECR's Docker Hub cache needs an authenticated user)")
+        return self
+
+
 class CpuRange(ConfigModel):
     guarantee: float = Field(gt=0, le=512, description="CPUs reserved for the server.")
     limit: float = Field(gt=0, le=512, description="CPUs it may use at most.")
@@ -285,6 +314,9 @@ class HubConfig(ConfigModel):
     route53_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$", description="Zone for the DNS record.")
     auth: AuthConfig = Field(description="Who may log in.")
     images: dict[DnsLabel, ImageConfig] = Field(DEFAULT_IMAGES, min_length=1, description="Images by key.")
+    docker_hub_mirror: DockerHubMirrorConfig = Field(
+        DockerHubMirrorConfig(), description="Pull the Docker Hub images through an ECR pull-through cache."
+    )
     profiles: list[ProfileConfig] = Field(DEFAULT_PROFILES, min_length=1, description="The server menu.")
     culling: CullingConfig = Field(CullingConfig(), description="Idle-server culling.")
     start_timeout: int = Field(1200, ge=60, le=7200, description="Seconds a server may take to start.")
