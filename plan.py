@@ -53,6 +53,9 @@ SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
         f"{r.inputs.get('vpcEndpointType')} {r.inputs.get('serviceName')} "
         f"on {', '.join(r.inputs.get('routeTableIds', []))}"
     ),
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": lambda r: (
+        f"{r.inputs.get('ecrRepositoryPrefix')}/ <- {r.inputs.get('upstreamRegistryUrl')}"
+    ),
     "eks:index:Cluster": lambda r: (
         f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
         f"auth={r.inputs.get('authenticationMode')} "

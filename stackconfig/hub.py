@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stackconfig import instances
+from stackconfig import aws_catalog, image_refs, instances
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import ConfigModel, DnsLabel, Hostname, distinct_matches, unique
 
@@ -143,6 +143,7 @@ class ImageConfig(ConfigModel):
     def _reference(cls, value: str) -> str:
         if not _IMAGE.match(value):
             raise ValueError(f"{value!r} is not an image reference like dandiarchive/dandihub:latest")
+        image_refs.parse(value)
         return value
 
 
@@ -159,14 +160,29 @@ class DockerHubMirrorConfig(ConfigModel):
         pattern=r"^[a-z0-9]{4,30}$",
         description="The Docker Hub user ECR logs in as; its access token is the secret dandihub:dockerHubAccessToken.",
     )
-    prefix: str = Field(
-        "docker-hub",
-        pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+    prefix: str | None = Field(
+        None,
         min_length=2,
         max_length=30,
         description="ECR repository prefix of the cache: images become <account>.dkr.ecr.<region>.amazonaws.com/"
-        "<prefix>/<repository>. Default docker-hub.",
+        "<prefix>/<repository>. Default docker-hub-<stack> (staging and prod may share an account).",
     )
+
+    kept_digests: int = Field(
+        3,
+        ge=2,
+        le=100,
+        description="Digests ECR keeps of each cached image (the running one, the one to roll back to, ...). "
+        "Default 3.",
+    )
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        allowed = aws_catalog.pattern("ecr", "PullThroughCacheRuleRepositoryPrefix")
+        if value is not None and (value == "ROOT" or not allowed.fullmatch(value)):
+            raise ValueError(f"{value!r} is not an ECR repository prefix (lower-case words joined by . _ - or /)")
+        return value
 
     @model_validator(mode="after")
     def _user(self) -> DockerHubMirrorConfig:
@@ -403,6 +419,17 @@ class HubConfig(ConfigModel):
                         "event's servers need an on-demand group, so a spot reclaim cannot end the session",
                     )
                 )
+        if production:
+            problems += [
+                (
+                    f"hub.images.{key}.image",
+                    f"{image.image!r} is mutable: production pins images by digest (repository:tag@sha256:...), "
+                    "so every node runs the same image and an update is a reviewed change; run "
+                    "`python -m offline.image_digests --write` (README, Pinned versions)",
+                )
+                for key, image in self.images.items()
+                if not image_refs.parse(image.image).pinned
+            ]
         if production and self.auth.type == "shared-password":
             problems.append(("hub.auth.type", "shared-password login is refused on a production stack; use github"))
         for i, profile in enumerate(self.profiles):
