@@ -20,6 +20,7 @@ from typing import Any
 from offline import fault_table, preflight, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, read_stack_config, run_stack, stacks
+from offline.traffic import traffic
 from stackconfig.loader import PROJECT, needed_secrets
 
 
@@ -51,6 +52,13 @@ SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
     "aws:ec2/vpc:Vpc": lambda r: f"cidr={r.inputs.get('cidrBlock')}",
     "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs.get('availabilityZone')} {r.inputs.get('cidrBlock')}",
     "aws:ec2/natGateway:NatGateway": lambda r: f"in {r.inputs.get('subnetId')}",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda r: (
+        f"{r.inputs.get('vpcEndpointType')} {r.inputs.get('serviceName')} "
+        f"on {', '.join(r.inputs.get('routeTableIds', []))}"
+    ),
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": lambda r: (
+        f"{r.inputs.get('ecrRepositoryPrefix')}/ <- {r.inputs.get('upstreamRegistryUrl')}"
+    ),
     "eks:index:Cluster": lambda r: (
         f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
         f"auth={r.inputs.get('authenticationMode')} "
@@ -110,6 +118,7 @@ def render(plan: Plan) -> str:
     if plan.config is not None:
         lines.append(render_secrets(plan))
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
+        lines.append(traffic(plan.config, plan.stack).render())
         lines.append(startup.render(plan.config))
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ import pulumi_random as random
 
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
+from components.images import pulled_image
 from components.placeholders import placeholders, tolerations
 from stackconfig import kubernetes as support
 from stackconfig.hub import HubConfig, ProfileConfig
@@ -46,6 +47,8 @@ class JupyterHubArgs:
     # Init containers that run before any other in every user pod (the home restore), and their volumes.
     first_init_containers: list[dict[str, Any]] = field(default_factory=list)
     user_volumes: list[dict[str, Any]] = field(default_factory=list)
+    # The Docker Hub mirror (<ECR registry>/<prefix>) the hub's Docker Hub images are pulled through, if any.
+    image_mirror: str | None = None
 
 
 def image_parts(reference: str) -> tuple[str, str]:
@@ -57,7 +60,7 @@ def image_parts(reference: str) -> tuple[str, str]:
     return repo, tag + at + digest
 
 
-def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig) -> dict[str, Any]:
+def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig, mirror: str | None) -> dict[str, Any]:
     """One KubeSpawner profile: resources, the node group it must land on, and its image choices."""
     override: dict[str, Any] = {
         "cpu_guarantee": profile.cpu.guarantee,
@@ -79,13 +82,13 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
     if profile.default:
         entry["default"] = True
     if len(profile.images) == 1 and profile.other_images is None:
-        override["image"] = hub.images[profile.images[0]].image
+        override["image"] = pulled_image(hub, profile.images[0], mirror)
     else:
-        entry["profile_options"] = {"image": image_option(profile, hub)}
+        entry["profile_options"] = {"image": image_option(profile, hub, mirror)}
     return entry
 
 
-def image_option(profile: ProfileConfig, hub: HubConfig) -> dict[str, Any]:
+def image_option(profile: ProfileConfig, hub: HubConfig, mirror: str | None) -> dict[str, Any]:
     """The image menu of a profile; with `otherImages`, a field for an unlisted image that KubeSpawner
     accepts only if it matches the pattern (so users bring their own environment, not any image)."""
     option: dict[str, Any] = {
@@ -94,7 +97,7 @@ def image_option(profile: ProfileConfig, hub: HubConfig) -> dict[str, Any]:
             key: {
                 "display_name": hub.images[key].display_name,
                 "default": i == 0,
-                "kubespawner_override": {"image": hub.images[key].image},
+                "kubespawner_override": {"image": pulled_image(hub, key, mirror)},
             }
             for i, key in enumerate(profile.images)
         },
@@ -183,7 +186,7 @@ def computed_values(
     lists of init containers and volumes are extended here, since Helm replaces a list)."""
     hub = args.config
     default = next((p for p in hub.profiles if p.default), hub.profiles[0])
-    default_repo, default_tag = image_parts(hub.images[default.images[0]].image)
+    default_repo, default_tag = image_parts(pulled_image(hub, default.images[0], args.image_mirror))
     singleuser: dict[str, Any] = {
         "image": {"name": default_repo, "tag": default_tag},
         "defaultUrl": hub.default_url,
@@ -196,7 +199,9 @@ def computed_values(
             *args.first_init_containers,
             *with_home_mount(yaml_singleuser["initContainers"], hub.home_sub_path),
         ],
-        "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.menu(support.today())],
+        "profileList": [
+            profile_entry(p, hub, args.node_groups[p.node_group], args.image_mirror) for p in hub.menu(support.today())
+        ],
     }
     singleuser["extraFiles"] = server_files(hub)
     singleuser["extraEnv"] = {
@@ -347,7 +352,9 @@ class JupyterHub(pulumi.ComponentResource):
                 allow_overwrite=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        image_pullers(name, hub, args.node_groups, args.namespace, pulumi.ResourceOptions(parent=self))
+        image_pullers(
+            name, hub, args.node_groups, args.namespace, args.image_mirror, pulumi.ResourceOptions(parent=self)
+        )
         placeholders(
             name, hub.profiles, hub.seats(support.today()), args.node_groups, args.namespace,
             pulumi.ResourceOptions(parent=self, depends_on=[self.release]),

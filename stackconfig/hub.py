@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stackconfig import instances
+from stackconfig import aws_catalog, image_refs, instances
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import ConfigModel, DnsLabel, Hostname, distinct_matches, unique
 
@@ -149,7 +149,52 @@ class ImageConfig(ConfigModel):
     def _reference(cls, value: str) -> str:
         if not _IMAGE.match(value):
             raise ValueError(f"{value!r} is not an image reference like dandiarchive/dandihub:latest")
+        image_refs.parse(value)
         return value
+
+
+class DockerHubMirrorConfig(ConfigModel):
+    """An ECR pull-through cache of Docker Hub in the stack's account and region: nodes pull the hub's Docker
+    Hub images from ECR (same region, layers through the S3 endpoint) instead of through NAT, with no
+    anonymous rate limit; ECR fetches from Docker Hub once per image, logged in as this account."""
+
+    enabled: bool = Field(
+        False, description="Pull Docker Hub images through ECR. Default false (Docker Hub, as before)."
+    )
+    username: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]{4,30}$",
+        description="The Docker Hub user ECR logs in as; its access token is the secret dandihub:dockerHubAccessToken.",
+    )
+    prefix: str | None = Field(
+        None,
+        min_length=2,
+        max_length=30,
+        description="ECR repository prefix of the cache: images become <account>.dkr.ecr.<region>.amazonaws.com/"
+        "<prefix>/<repository>. Default docker-hub-<stack> (staging and prod may share an account).",
+    )
+
+    kept_digests: int = Field(
+        3,
+        ge=2,
+        le=100,
+        description="Digests ECR keeps of each cached image (the running one, the one to roll back to, ...). "
+        "Default 3.",
+    )
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        allowed = aws_catalog.pattern("ecr", "PullThroughCacheRuleRepositoryPrefix")
+        if value is not None and (value == "ROOT" or not allowed.fullmatch(value)):
+            raise ValueError(f"{value!r} is not an ECR repository prefix (lower-case words joined by . _ - or /)")
+        return value
+
+    @model_validator(mode="after")
+    def _user(self) -> DockerHubMirrorConfig:
+        if self.enabled and not self.username:
+            raise ValueError("username is required when enabled (ECR's Docker Hub cache needs an authenticated user)")
+        return self
 
 
 class CpuRange(ConfigModel):
@@ -291,6 +336,9 @@ class HubConfig(ConfigModel):
     route53_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$", description="Zone for the DNS record.")
     auth: AuthConfig = Field(description="Who may log in.")
     images: dict[DnsLabel, ImageConfig] = Field(DEFAULT_IMAGES, min_length=1, description="Images by key.")
+    docker_hub_mirror: DockerHubMirrorConfig = Field(
+        DockerHubMirrorConfig(), description="Pull the Docker Hub images through an ECR pull-through cache."
+    )
     profiles: list[ProfileConfig] = Field(DEFAULT_PROFILES, min_length=1, description="The server menu.")
     culling: CullingConfig = Field(CullingConfig(), description="Idle-server culling.")
     start_timeout: int = Field(1200, ge=60, le=7200, description="Seconds a server may take to start.")
@@ -377,6 +425,17 @@ class HubConfig(ConfigModel):
                         "event's servers need an on-demand group, so a spot reclaim cannot end the session",
                     )
                 )
+        if production:
+            problems += [
+                (
+                    f"hub.images.{key}.image",
+                    f"{image.image!r} is mutable: production pins images by digest (repository:tag@sha256:...), "
+                    "so every node runs the same image and an update is a reviewed change; run "
+                    "`python -m offline.image_digests --write` (README, Pinned versions)",
+                )
+                for key, image in self.images.items()
+                if not image_refs.parse(image.image).pinned
+            ]
         if production and self.auth.type == "shared-password":
             problems.append(("hub.auth.type", "shared-password login is refused on a production stack; use github"))
         for i, profile in enumerate(self.profiles):
