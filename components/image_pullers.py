@@ -14,17 +14,6 @@ from stackconfig.hub import HubConfig
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
 
-def images_by_group(hub: HubConfig) -> dict[str, list[str]]:
-    """Per node group, the images of the profiles that run on it (menu order, no repeats)."""
-    found: dict[str, list[str]] = {}
-    for profile in hub.profiles:
-        for key in profile.images:
-            image = hub.images[key].image
-            if image not in found.setdefault(profile.node_group, []):
-                found[profile.node_group].append(image)
-    return found
-
-
 def puller_spec(group_name: str, group: NodeGroupConfig, images: list[str]) -> dict[str, Any]:
     labels = {"app.kubernetes.io/name": "image-puller", "dandiarchive.org/node-group": group_name}
     tolerations = [
@@ -67,8 +56,8 @@ def image_pullers(
             f"{name}-image-puller-{group_name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"image-puller-{group_name}", namespace=namespace),
             # Plain dicts, as the Kubernetes API has them.
-            spec=cast(Any, puller_spec(group_name, node_groups[group_name], images)),
+            spec=cast(Any, puller_spec(group_name, node_groups[group_name], [i.image for i in images])),
             opts=opts,
         )
-        for group_name, images in images_by_group(hub).items()
+        for group_name, images in hub.images_by_group().items()
     ]
