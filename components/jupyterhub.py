@@ -17,7 +17,7 @@ from components.image_pullers import image_pullers
 from components.images import pulled_image
 from components.placeholders import placeholders, tolerations
 from stackconfig import kubernetes as support
-from stackconfig.hub import HubConfig, ProfileConfig
+from stackconfig.hub import HubConfig, ProfileConfig, memory_bytes
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
@@ -26,6 +26,8 @@ RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
 SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
 NFS_FIXER = "nfs-fixer"
+# The node-local scratch volume of values/jupyterhub.yaml (singleuser.storage.extraVolumes).
+SCRATCH_VOLUME = "scratch"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
 
@@ -70,9 +72,16 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
         "node_selector": {NODE_GROUP_LABEL: profile.node_group},
         # Replaces the chart's user tolerations, so it lists every taint of the group, user one included.
         "tolerations": tolerations(group),
+        # Disk on the node: the scheduler reserves the scratch guarantee; a server writing more than its limit
+        # is evicted alone, before it fills the node and the kubelet evicts its neighbours. Bytes, so that
+        # Kubernetes (where G is 10^9) and the config (where G is 1024^3) cannot disagree.
+        "extra_resource_guarantees": {"ephemeral-storage": str(profile.disk_request_bytes)},
+        "extra_resource_limits": {"ephemeral-storage": str(profile.disk_limit_bytes)},
+        # Merged into the chart's scratch volume (KubeSpawner merges dict overrides): this profile's size.
+        "volumes": {SCRATCH_VOLUME: {"emptyDir": {"sizeLimit": str(int(memory_bytes(profile.scratch.limit)))}}},
     }
     if profile.gpus:
-        override["extra_resource_limits"] = {"nvidia.com/gpu": str(profile.gpus)}
+        override["extra_resource_limits"]["nvidia.com/gpu"] = str(profile.gpus)
     entry: dict[str, Any] = {
         "display_name": profile.display_name,
         "slug": profile.slug,

@@ -29,8 +29,9 @@ DEFAULT_POST_START = [
 ]
 
 
-def _misfits(profile: ProfileConfig, group: NodeGroupConfig) -> list[tuple[str, str]]:
-    """Where a server of the profile does not fit an empty node of the group's smallest instance type."""
+def _misfits(profile: ProfileConfig, group: NodeGroupConfig, images: list[ImageConfig]) -> list[tuple[str, str]]:
+    """Where a server of the profile does not fit an empty node of the group's smallest instance type, whose
+    disk also holds `images` (those the group's puller keeps)."""
     if not set(group.instance_types) <= set(instances.known()):
         return []  # the node group's own check names the unknown types
     node = instances.smallest(list(group.instance_types))
@@ -52,6 +53,19 @@ def _misfits(profile: ProfileConfig, group: NodeGroupConfig) -> list[tuple[str, 
     ]
     if profile.gpus > node.gpus:
         found.append(("gpus", f"{profile.gpus} GPUs {where.split(' gives')[0]} has {node.gpus}"))
+    disk = instances.disk_room(group.disk_size, group.ami_type, [i.size_gb for i in images])
+    if profile.disk_limit_bytes > disk.pods_bytes:
+        found.append(
+            (
+                "scratch.limit",
+                f"{profile.scratch.limit} of scratch and {CONTAINER_FILES} for the container's own files "
+                f"({profile.disk_limit_bytes / 1024**3:.1f} GiB) for profile {profile.slug!r} do not fit node "
+                f"group {profile.node_group!r}: its {group.disk_size} GiB disk leaves pods "
+                f"{disk.pods_bytes / 1024**3:.1f} GiB after the system's files, the kubelet's eviction threshold "
+                f"and the {len(images)} images its puller keeps ({disk.images_bytes / 1024**3:.1f} GiB unpacked; "
+                "sizeGb of each image, stackconfig/instance_types.yaml nodeDisk). Raise diskSize or lower the limit",
+            )
+        )
     return found
 
 
@@ -213,6 +227,22 @@ class MemoryRange(ConfigModel):
         return value
 
 
+# What a server writes besides /scratch and its home, to the image's writable layer and its logs: counted with
+# /scratch in the pod's ephemeral-storage limit.
+CONTAINER_FILES = "2G"
+
+
+class ScratchRange(MemoryRange):
+    """The server's node-local /scratch: fast, emptied when the server stops."""
+
+    guarantee: str = Field("2G", description="Disk the scheduler reserves for the server. Default 2G.")
+    limit: str = Field(
+        "20G",
+        description="Size of /scratch. A server that writes more is stopped by the kubelet (its home is kept). "
+        "Default 20G.",
+    )
+
+
 class ProfileConfig(ConfigModel):
     """One entry of the server menu; its node group decides where its pods run."""
 
@@ -223,6 +253,9 @@ class ProfileConfig(ConfigModel):
     cpu: CpuRange = Field(description="CPU guarantee and limit.")
     memory: MemoryRange = Field(description="Memory guarantee and limit.")
     gpus: int = Field(0, ge=0, le=8, description="GPUs; only on gpu groups.")
+    scratch: ScratchRange = Field(
+        ScratchRange(), description="Node-local /scratch, reserved and at most (K, M, G, T are powers of 1024)."
+    )
     images: list[str] = Field(min_length=1, description="Keys of hub.images offered; the first is the default.")
     listed: Literal["always", "duringEvents"] = Field(
         "always", description="In the menu always, or only while an event (hub.events) names it."
@@ -256,8 +289,20 @@ class ProfileConfig(ConfigModel):
             raise ValueError(f"cpu guarantee {self.cpu.guarantee} exceeds its limit {self.cpu.limit}")
         if memory_bytes(self.memory.guarantee) > memory_bytes(self.memory.limit):
             raise ValueError(f"memory guarantee {self.memory.guarantee} exceeds its limit {self.memory.limit}")
+        if memory_bytes(self.scratch.guarantee) > memory_bytes(self.scratch.limit):
+            raise ValueError(f"scratch guarantee {self.scratch.guarantee} exceeds its limit {self.scratch.limit}")
         unique(self.images, "image")
         return self
+
+    @property
+    def disk_request_bytes(self) -> int:
+        """The server's ephemeral-storage request: its scratch guarantee."""
+        return int(memory_bytes(self.scratch.guarantee))
+
+    @property
+    def disk_limit_bytes(self) -> int:
+        """The server's ephemeral-storage limit: /scratch and the container's own files."""
+        return int(memory_bytes(self.scratch.limit) + memory_bytes(CONTAINER_FILES))
 
 
 def _profile(
@@ -363,6 +408,17 @@ class HubConfig(ConfigModel):
                 seats[event.profile] = seats.get(event.profile, 0) + event.seats
         return {slug: n for slug, n in seats.items() if n > 0}
 
+    def images_by_group(self) -> dict[str, list[ImageConfig]]:
+        """Per node group, the images of the profiles that run on it (menu order, one per reference): what
+        its puller keeps on every node."""
+        found: dict[str, list[ImageConfig]] = {}
+        for profile in self.profiles:
+            for key in filter(self.images.__contains__, profile.images):  # unknown keys: problems_with names them
+                image = self.images[key]
+                if image.image not in [i.image for i in found.setdefault(profile.node_group, [])]:
+                    found[profile.node_group].append(image)
+        return found
+
     def menu(self, day: datetime.date) -> list[ProfileConfig]:
         """The profiles listed on `day`: event profiles only while one of their events runs."""
         running = {e.profile for e in self.events if e.active(day)}
@@ -464,7 +520,8 @@ class HubConfig(ConfigModel):
                     )
                 )
             else:
-                problems += [(f"{where}.{key}", message) for key, message in _misfits(profile, group)]
+                images = self.images_by_group().get(profile.node_group, [])
+                problems += [(f"{where}.{key}", message) for key, message in _misfits(profile, group, images)]
             missing = [image for image in profile.images if image not in self.images]
             if missing:
                 problems.append(

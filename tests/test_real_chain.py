@@ -348,7 +348,9 @@ def test_each_warm_seat_holds_a_real_server_of_its_profile_and_gives_way_to_any_
     for profile in chain.plan.config.hub.profiles:
         spec = seats[f"placeholder-{profile.slug}"]["template"]["spec"]
         server = chain.pod(f"{profile.slug}/{profile.images[0]}")["spec"]
-        assert requests(spec) == {k: v for k, v in requests(server).items() if k in ("cpu", "memory")}
+        assert requests(spec) == {
+            k: v for k, v in requests(server).items() if k in ("cpu", "memory", "ephemeral-storage")
+        }
         assert limits(spec).get("nvidia.com/gpu") == limits(server).get("nvidia.com/gpu")
         assert landing_groups(spec, chain.groups) == landing_groups(server, chain.groups) == {profile.node_group}
         assert spec["schedulerName"] == server["schedulerName"]
