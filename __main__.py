@@ -1,5 +1,6 @@
-"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, alerts (outside the
-cluster; Prometheus's alerts go to their topic too), monitoring, home governance, hub, exports."""
+"""The DANDI hub, in the order it is built: config, network, cluster, the Docker Hub mirror, storage,
+autoscaler, alerts (outside the cluster; Prometheus's alerts go to their topic too), monitoring, home
+governance, hub, exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -13,6 +14,7 @@ from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.monitoring import AlertRouting, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.registry_mirror import DockerHubMirror, DockerHubMirrorArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
 from stackconfig import loader
@@ -43,6 +45,17 @@ cluster = Cluster(
 on_cluster = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.kubernetes_provider})
 nodes = list(cluster.node_groups.values())
 
+mirror = None
+if config.hub.docker_hub_mirror.enabled:
+    assert secrets.docker_hub_access_token is not None  # the config check requires it with the mirror on
+    mirror = DockerHubMirror(
+        "mirror",
+        DockerHubMirrorArgs(
+            config.hub.docker_hub_mirror, stack, config.region, secrets.docker_hub_access_token, cluster.node_role
+        ),
+        on_aws,
+    )
+
 storage = SharedStorage(
     "storage",
     SharedStorageArgs(
@@ -56,6 +69,7 @@ storage = SharedStorage(
         config.hub.namespace,
         config.hub.pod_security_level,
         nodes,
+        efs_addon_version=config.cluster.addon_versions["aws-efs-csi-driver"],
     ),
     on_cluster,
 )
@@ -104,12 +118,15 @@ monitoring = Monitoring(
         cluster.oidc_provider_arn,
         cluster.oidc_issuer,
         nodes,
-        alert_routing,
+        cloudwatch_addon_version=config.cluster.addon_versions["amazon-cloudwatch-observability"],
+        alerting=alert_routing,
     ),
     on_cluster,
 )
 
-homes = HomeGovernance("homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name), on_cluster)
+homes = HomeGovernance(
+    "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
+)
 
 hub = JupyterHub(
     "hub",
@@ -121,8 +138,11 @@ hub = JupyterHub(
         storage.namespace_name,
         storage.claim_name,
         cluster.hub_db_storage_class,
-        depends_on=[storage, cluster.hub_db_storage, *nodes],
+        depends_on=[storage, cluster.hub_db_storage, *nodes, *([mirror] if mirror else [])],
         extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        first_init_containers=[homes.restore_init_container],
+        user_volumes=homes.restore_volumes,
+        image_mirror=mirror.registry if mirror else None,
     ),
     on_cluster,
 )

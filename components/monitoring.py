@@ -17,9 +17,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.alert_rules import alerting_rules, alertmanager_config, recording_rules
+from components.container_logs import container_logs
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.images import PIP, PYTHON
-from components.irsa import addon_with_role, service_account_role
+from components.irsa import service_account_role
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import MonitoringConfig
 
@@ -29,10 +30,9 @@ GRAFANA_REPO = "https://grafana.github.io/helm-charts"
 DASHBOARDS_SCRIPT: Path = VALUES_DIR / "grafana_dashboards.py"
 # go-jsonnet's Python binding compiles the dashboards at Grafana's start (values/grafana_dashboards.py).
 GOJSONNET = "gojsonnet==0.22.0"
-CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
-# The log groups the CloudWatch Observability add-on writes container logs to; made here, with a retention.
-CONTAINER_LOG_GROUPS = ("application", "dataplane", "host")
 GRAFANA_PATH = "/services/grafana"
+# The labels the jupyterhub chart gives the hub pod, which the community dashboards select hub metrics by.
+HUB_POD_LABELS = {"app": "jupyterhub", "component": "hub"}
 GRAFANA_CLIENT_ID = "service-grafana"
 # The alertmanager subchart's service account in the release `prometheus` (its fullname helper).
 ALERTMANAGER_ACCOUNT = "prometheus-alertmanager"
@@ -59,6 +59,8 @@ class MonitoringArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     nodes: Sequence[pulumi.Resource]
+    # The CloudWatch Observability add-on's version for the cluster's Kubernetes minor.
+    cloudwatch_addon_version: str
     alerting: AlertRouting | None = None  # None: no alerts topic, so no rules and no Alertmanager
 
 
@@ -72,14 +74,21 @@ def prometheus_values(
                 "retention": f"{config.prometheus.retention_days}d",
                 "persistentVolume": {"size": f"{config.prometheus.volume_gib}Gi"},
             },
-            # The hub's own metrics, read with a service token that may read metrics and nothing else.
+            # The hub's own metrics, read with a service token that may read metrics and nothing else, and
+            # labelled as the community dashboards select them: the hub pod's `app` and `component` labels
+            # (the chart's) and its namespace.
             "scrapeConfigs": {
                 "jupyterhub": {
                     "enabled": True,
                     "job_name": "jupyterhub",
                     "metrics_path": "/hub/metrics",
                     "authorization": {"credentials_file": "/etc/prometheus/hub-token/token"},
-                    "static_configs": [{"targets": [f"hub.{hub.namespace}.svc:8081"]}],
+                    "static_configs": [
+                        {
+                            "targets": [f"hub.{hub.namespace}.svc:8081"],
+                            "labels": {"namespace": hub.namespace, **HUB_POD_LABELS},
+                        }
+                    ],
                 }
             },
         },
@@ -184,13 +193,16 @@ class Monitoring(pulumi.ComponentResource):
             }
             for labels in self._hub_clients
         ]
-        return {
-            "hub": {
-                "services": self._services,
-                "loadRoles": self._roles,
-                "networkPolicy": {"ingress": [{"from": peers, "ports": [{"port": 8081, "protocol": "TCP"}]}]},
-            }
+        hub: dict[str, Any] = {
+            "services": self._services,
+            "loadRoles": self._roles,
+            "networkPolicy": {"ingress": [{"from": peers, "ports": [{"port": 8081, "protocol": "TCP"}]}]},
         }
+        if "prometheus" in self._services:
+            # The chart annotates the hub Service for Prometheus's annotation-based job, which scrapes without
+            # the token and gets 403 every minute; the `jupyterhub` job above scrapes it with the token.
+            hub["service"] = {"annotations": {"prometheus.io/scrape": "false"}}
+        return {"hub": hub}
 
     def _secret(
         self, resource: str, secret: str, data: dict[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
@@ -299,29 +311,13 @@ class Monitoring(pulumi.ComponentResource):
         self._hub_clients.append({"app.kubernetes.io/name": "grafana"})
 
     def _container_logs(self, name: str, args: MonitoringArgs) -> None:
-        retention = args.config.logs.retention_days
-        groups = [
-            aws.cloudwatch.LogGroup(
-                f"{name}-logs-{kind}",
-                name=f"/aws/containerinsights/{args.cluster_name}/{kind}",
-                retention_in_days=retention,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for kind in CONTAINER_LOG_GROUPS
-        ]
-        addon_with_role(
-            f"{name}-cloudwatch",
+        container_logs(
+            name,
             cluster_name=args.cluster_name,
-            addon_name="amazon-cloudwatch-observability",
+            addon_version=args.cloudwatch_addon_version,
+            retention_days=args.config.logs.retention_days,
             oidc_provider_arn=args.oidc_provider_arn,
             oidc_issuer=args.oidc_issuer,
-            namespace="amazon-cloudwatch",
-            service_accounts=["cloudwatch-agent"],
-            policy_arn=CLOUDWATCH_AGENT_POLICY,
-            # Container logs only (Fluent Bit, 50m/25Mi per node); not the CloudWatch agent, whose Container
-            # Insights metrics bill per metric (Prometheus has them) and which asks 250m/128Mi of every node.
-            # Keys of the add-on's chart (aws-observability/helm-charts, amazon-cloudwatch-observability).
-            configuration={"containerLogs": {"enabled": True}, "agent": {"enabled": False}},
-            nodes=[*args.nodes, *groups],
+            nodes=args.nodes,
             parent=self,
         )
