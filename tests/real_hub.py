@@ -1,7 +1,7 @@
 """A real JupyterHub (the pinned package) on a loopback port, with the services and roles the program
-registers, read from the rendered chart's hub configuration; for the tests that need the hub's own
-answers (Grafana's login, Prometheus's scrape). No proxy runs: the tests talk to the hub's own port, as
-Grafana and Prometheus do in the cluster (hub.<namespace>.svc:8081)."""
+registers and the page texts it sets, read from the rendered chart's hub configuration; for the tests that
+need the hub's own answers (Grafana's login, Prometheus's scrape, the banner). No proxy runs: the tests
+talk to the hub's own port, as Grafana and Prometheus do in the cluster (hub.<namespace>.svc:8081)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ c.SharedPasswordAuthenticator.admin_password = settings["admin_password"]
 c.SharedPasswordAuthenticator.user_password = settings["user_password"]
 c.Authenticator.admin_users = set(settings["admin_users"])
 c.Authenticator.allow_all = True
+c.JupyterHub.template_vars = settings["template_vars"]
 """
 
 
@@ -116,6 +117,8 @@ def running_hub(config: Config, workdir: Path) -> Iterator[RealHub]:
         "admin_users": sorted(config.Authenticator.admin_users),
         "admin_password": ADMIN_PASSWORD,
         "user_password": USER_PASSWORD,
+        # The page texts the program sets (the banner); the home-usage notice is a function, not passed.
+        "template_vars": {k: v for k, v in config.JupyterHub.get("template_vars", {}).items() if isinstance(v, str)},
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "settings.json").write_text(json.dumps(settings))

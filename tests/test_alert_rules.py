@@ -6,21 +6,18 @@ an identity that may do nothing else. And the banner operators set for an incide
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
-from jupyterhub.proxy import Proxy
-from traitlets.config import Config
 
 from components.alert_rules import ALERTS, PROFILE_METRIC_LABEL, modelled_cold_seconds, runbook_anchor
 from components.monitoring import AlertRouting, prometheus_values
@@ -29,6 +26,8 @@ from stackconfig.hub import PROFILE_LABEL
 from stackconfig.monitoring import RulesConfig
 from tests.charts import of_kind, pod_specs, render
 from tests.conftest import ROOT, plan_with
+from tests.hub_chain import load_hub_config
+from tests.real_hub import running_hub
 from tests.scheduling import landing_groups, node_groups
 
 # Staging (whose images have sizes, so every profile has a modelled cold start and a slow-start rule) with
@@ -401,55 +400,15 @@ def test_rules_need_the_alerts_topic(staging: Plan) -> None:
 # Telling users: the banner ---------------------------------------------------------------------------------
 
 
-class _NoProxy(Proxy):
-    """The hub serves its own pages on its port; no proxy process is needed to read one."""
-
-    should_start = False
-
-    async def add_route(self, routespec: str, target: str, data: dict) -> None:
-        pass
-
-    async def delete_route(self, routespec: str) -> None:
-        pass
-
-    async def get_all_routes(self) -> dict:
-        return {}
-
-
-async def login_page(template_vars: dict[str, Any], workdir: Path) -> str:
-    """The login page of a real JupyterHub started with these template variables."""
-    from jupyterhub.app import JupyterHub
-    from tornado.httpclient import AsyncHTTPClient
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = Config()
-    config.JupyterHub.update(
-        proxy_class=_NoProxy, authenticator_class="dummy", db_url="sqlite://", template_vars=template_vars,
-        hub_bind_url=f"http://127.0.0.1:{port}", cookie_secret_file=str(workdir / "cookie_secret"),
-    )  # fmt: skip
-    hub = JupyterHub(config=config)
-    await hub.initialize([])
-    await hub.start()
-    try:
-        response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/hub/login")
-        return response.body.decode()
-    finally:
-        hub.http_server.stop()
-        await hub.cleanup()
-
-
 def test_the_banner_shows_as_plain_text_on_the_real_hubs_pages(bannered: Plan, staging: Plan, tmp_path: Path) -> None:
     """The chart's own config loader turns the release's values into the hub's template variables (the
     home-usage notice's extraConfig adds to them, not replacing them); JupyterHub's page template shows
     `announcement` on every page."""
-    from tests.hub_chain import load_hub_config
-
     hub = bannered.one("kubernetes:helm.sh/v3:Release", "hub-release")
-    template_vars = load_hub_config(render(hub), tmp_path / "hub", "dandihub").JupyterHub.template_vars
-    assert set(template_vars) == {"announcement", "home_usage"}
-    page = asyncio.run(login_page(template_vars, tmp_path))
+    config = load_hub_config(render(hub), tmp_path / "chart", "dandihub")
+    assert set(config.JupyterHub.template_vars) == {"announcement", "home_usage"}
+    with running_hub(config, tmp_path / "hub") as running:
+        page = requests.get(f"{running.url}/hub/login", timeout=30).text
     shown = re.search(r'<div class="[^"]*\bannouncement\b[^"]*">(.*?)</div>', page, re.S)
     assert shown and shown.group(1).strip() == html.escape(BANNER), "escaped: the config is text, not HTML"
     assert "<b>" not in shown.group(1)
