@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from offline import fault_table, preflight, startup
+from offline import core_pods, fault_table, preflight, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
 
@@ -106,6 +106,7 @@ def render(plan: Plan) -> str:
         lines.append(f"  {key}: {shown}")
     if plan.config is not None:
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
+        lines.append(core_pods.render(plan))
         lines.append(startup.render(plan.config))
     return "\n".join(lines)
 
