@@ -191,9 +191,13 @@ def render(plan: Plan) -> str:
     """The plan's section: pods per core node against max pods and pod IPs, CPU and memory."""
     if charts.charts_root() is None:
         return f"Pods per core node: not counted ({charts.CHARTS_VARIABLE} is not set; README, Development)"
+    try:
+        nodes = core_nodes(plan)
+    except (FileNotFoundError, charts.ChartVersionError) as error:
+        return f"Pods per core node: not counted ({error})"
     mode = "prefix delegation" if prefix_delegation(plan) else "one address per pod"
     lines = [f"Pods per core node (each alone, with every core pod; VPC CNI: {mode}):"]
-    for node in core_nodes(plan):
+    for node in nodes:
         verdict = "; ".join(node.problems()) or "fits"
         lines.append(
             f"  {node.group} ({node.instance_type}): {node.pod_count} pods of {node.capacity.max_pods} max pods, "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,20 @@ def test_the_plan_prints_pods_per_core_node(plan: Plan) -> None:
     )
     assert len(lines) == len([g for g in node_groups(plan).values() if g.role == "core"])
     assert "Pods per core node (each alone, with every core pod; VPC CNI: prefix delegation):" in text
+
+
+def test_coredns_replicas_follow_the_add_on_configuration(staging: Plan) -> None:
+    changed = copy.copy(staging)
+    cluster = copy.deepcopy(staging.one("eks:index:Cluster"))
+    cluster.inputs["corednsAddonOptions"]["configurationValues"] = {"replicaCount": 1}
+    changed.resources = [cluster if r.type == "eks:index:Cluster" else r for r in staging.resources]
+    replicas = {w.name: w.replicas for w in core_pods.eks_workloads(changed)}
+    assert replicas == {"aws-node": 1, "kube-proxy": 1, "coredns": 1}
+    assert {w.name: w.replicas for w in core_pods.eks_workloads(staging)}["coredns"] == 2
+
+
+def test_the_plan_says_when_it_cannot_count(staging: Plan, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DANDIHUB_CHARTS", str(tmp_path))
+    assert core_pods.render(staging).startswith(
+        f"Pods per core node: not counted (DANDIHUB_CHARTS={tmp_path} has no chart"
+    )
