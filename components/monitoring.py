@@ -26,6 +26,8 @@ DASHBOARDS_SCRIPT: Path = VALUES_DIR / "grafana_dashboards.py"
 # go-jsonnet's Python binding compiles the dashboards at Grafana's start (values/grafana_dashboards.py).
 GOJSONNET = "gojsonnet==0.22.0"
 GRAFANA_PATH = "/services/grafana"
+# The labels the jupyterhub chart gives the hub pod, which the community dashboards select hub metrics by.
+HUB_POD_LABELS = {"app": "jupyterhub", "component": "hub"}
 GRAFANA_CLIENT_ID = "service-grafana"
 
 
@@ -51,14 +53,21 @@ def prometheus_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any
                 "retention": f"{config.prometheus.retention_days}d",
                 "persistentVolume": {"size": f"{config.prometheus.volume_gib}Gi"},
             },
-            # The hub's own metrics, read with a service token that may read metrics and nothing else.
+            # The hub's own metrics, read with a service token that may read metrics and nothing else, and
+            # labelled as the community dashboards select them: the hub pod's `app` and `component` labels
+            # (the chart's) and its namespace.
             "scrapeConfigs": {
                 "jupyterhub": {
                     "enabled": True,
                     "job_name": "jupyterhub",
                     "metrics_path": "/hub/metrics",
                     "authorization": {"credentials_file": "/etc/prometheus/hub-token/token"},
-                    "static_configs": [{"targets": [f"hub.{hub.namespace}.svc:8081"]}],
+                    "static_configs": [
+                        {
+                            "targets": [f"hub.{hub.namespace}.svc:8081"],
+                            "labels": {"namespace": hub.namespace, **HUB_POD_LABELS},
+                        }
+                    ],
                 }
             },
         },
@@ -143,13 +152,16 @@ class Monitoring(pulumi.ComponentResource):
             }
             for labels in self._hub_clients
         ]
-        return {
-            "hub": {
-                "services": self._services,
-                "loadRoles": self._roles,
-                "networkPolicy": {"ingress": [{"from": peers, "ports": [{"port": 8081, "protocol": "TCP"}]}]},
-            }
+        hub: dict[str, Any] = {
+            "services": self._services,
+            "loadRoles": self._roles,
+            "networkPolicy": {"ingress": [{"from": peers, "ports": [{"port": 8081, "protocol": "TCP"}]}]},
         }
+        if "prometheus" in self._services:
+            # The chart annotates the hub Service for Prometheus's annotation-based job, which scrapes without
+            # the token and gets 403 every minute; the `jupyterhub` job above scrapes it with the token.
+            hub["service"] = {"annotations": {"prometheus.io/scrape": "false"}}
+        return {"hub": hub}
 
     def _secret(
         self, resource: str, secret: str, data: dict[str, pulumi.Input[str]], opts: pulumi.ResourceOptions

@@ -106,7 +106,9 @@ def workloads(plan: Plan) -> list[Workload]:
             found += _from_manifests(f"add-on {addon.inputs['addonName']}", charts.render_addon(addon, cluster, region))
     for r in plan.resources:
         if r.type in _WORKLOAD_TYPES:
-            workload = _from_object("program", _WORKLOAD_TYPES[r.type], r.inputs["metadata"]["name"], r.inputs)
+            # Without metadata.name, Pulumi names the object after the resource (with a suffix).
+            name = (r.inputs.get("metadata") or {}).get("name") or r.name
+            workload = _from_object("program", _WORKLOAD_TYPES[r.type], name, r.inputs)
             if workload is not None:
                 found.append(workload)
     return found + eks_workloads(plan)

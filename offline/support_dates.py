@@ -15,7 +15,7 @@ from offline.engine import read_stack_config
 from stackconfig import kubernetes
 
 
-def workflow_commands(stack: str) -> tuple[list[str], int]:
+def support_annotations(stack: str) -> tuple[list[str], int]:
     """The workflow-command lines for `stack` on `kubernetes.today()`, and the exit status."""
     cluster = read_stack_config(stack)["dandihub:cluster"]
     version = str(cluster["kubernetesVersion"])
@@ -30,7 +30,7 @@ def workflow_commands(stack: str) -> tuple[list[str], int]:
 def main(argv: list[str]) -> int:
     status = 0
     for stack in argv:
-        lines, code = workflow_commands(stack)
+        lines, code = support_annotations(stack)
         print("\n".join(lines) if lines else f"{stack}: Kubernetes version inside standard support")
         status = max(status, code)
     return status

@@ -3,12 +3,50 @@ every alarm naming its stack and a runbook section that exists."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
 import re
+import tarfile
+from functools import cache
+from pathlib import Path
 
+import pytest
+
+from components.alerts import METRIC_DOCS
 from offline.engine import Plan
 from tests.conftest import ROOT, in_component, plan_with
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+# AWS's catalogue of CloudWatch metrics and the dimension sets each is published with: the npm package
+# @aws-cdk/aws-service-spec (imported from the CloudWatch console's service directory; aws-cdk generates
+# its canned metrics from it). .ci/run fetches it with `npm pack`.
+SERVICE_SPEC_VERSION = "0.1.216"
+SERVICE_SPEC = Path(
+    os.environ.get("DANDIHUB_AWS_SERVICE_SPEC")
+    or Path.home() / ".cache" / "dandihub" / f"aws-cdk-aws-service-spec-{SERVICE_SPEC_VERSION}.tgz"
+)
+
+
+@cache
+def published_metrics() -> dict[tuple[str, str], list[set[str]]]:
+    """(namespace, metric) -> the dimension-name sets AWS publishes it with."""
+    if not SERVICE_SPEC.exists():
+        pytest.skip(
+            f"{SERVICE_SPEC} is missing: `npm pack @aws-cdk/aws-service-spec@{SERVICE_SPEC_VERSION}` there "
+            "(.ci/run does)"
+        )
+    with tarfile.open(SERVICE_SPEC) as archive:
+        member = archive.extractfile("package/db.json.gz")
+        assert member is not None
+        schema = json.loads(gzip.decompress(member.read()))["schema"]
+    sets = {d["$id"]: {x["name"] for x in d["dimensions"]} for d in schema["dimensionSet"]["entities"]}
+    uses = schema["usesDimensionSet"]["forward"]
+    found: dict[tuple[str, str], list[set[str]]] = {}
+    for metric in schema["metric"]["entities"]:
+        key = (metric["namespace"], metric["name"])
+        found.setdefault(key, []).extend(sets[ref["$id"]] for ref in uses.get(metric["$id"], []))
+    return found
 
 
 def alarms(plan: Plan) -> dict[str, dict]:
@@ -37,7 +75,42 @@ def test_alarms_and_thresholds_per_stack(plan: Plan) -> None:
         at_max = found[f"dandihub-{stack}-{group}-at-capacity"]
         assert at_max["threshold"] == config.node_groups[group].max_size
         assert at_max["evaluationPeriods"] * at_max["period"] == alerts.at_max_minutes * 60
-    assert found[f"dandihub-{stack}-spot-interruptions"]["threshold"] == alerts.spot_interruptions_per_hour
+        assert at_max["treatMissingData"] == "breaching", "a group that publishes nothing must not stay quiet"
+    spot = found[f"dandihub-{stack}-spot-interruptions"]
+    assert spot["threshold"] == alerts.spot_interruptions_per_hour
+    assert (spot["namespace"], spot["metricName"], spot["statistic"]) == ("AWS/Events", "TriggeredRules", "Sum")
+
+
+def test_every_alarm_watches_a_metric_aws_publishes_with_those_dimensions(plan: Plan) -> None:
+    published = published_metrics()
+    for name, alarm in alarms(plan).items():
+        key = (alarm["namespace"], alarm["metricName"])
+        assert key in published, (name, key)
+        assert set(alarm["dimensions"]) in published[key], (name, key, published[key])
+        assert METRIC_DOCS[key].startswith("https://docs.aws.amazon.com/"), name
+
+
+def test_the_metric_catalogue_check_has_teeth() -> None:
+    published = published_metrics()
+    # What the spot alarm watched before: EventBridge publishes no per-rule MatchedEvents.
+    assert {"RuleName"} not in published.get(("AWS/Events", "MatchedEvents"), [])
+    assert {"RuleName"} in published[("AWS/Events", "TriggeredRules")]
+    assert {"FileSystemId"} not in published[("AWS/EFS", "StorageBytes")], "StorageClass is required"
+
+
+def test_the_spot_rule_delivers_its_warnings_to_a_log_group_eventbridge_may_write(plan: Plan) -> None:
+    rule = plan.one("aws:cloudwatch/eventRule:EventRule").inputs
+    (target,) = [r.inputs for r in plan.of_type("aws:cloudwatch/eventTarget:EventTarget")]
+    assert target["rule"] == rule["name"]
+    (group,) = [
+        r for r in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if r.inputs["name"] == f"/aws/events/{rule['name']}"
+    ]
+    assert target["arn"].endswith(f":{group.name}"), "the fake cloud names an ARN after its resource"
+    policy = json.loads(plan.one("aws:cloudwatch/logResourcePolicy:LogResourcePolicy").inputs["policyDocument"])
+    (statement,) = policy["Statement"]
+    assert "events.amazonaws.com" in statement["Principal"]["Service"]
+    assert set(statement["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert statement["Resource"] == f"{target['arn']}:*"
 
 
 def test_the_stacks_thresholds_come_from_their_files(staging: Plan, prod: Plan) -> None:

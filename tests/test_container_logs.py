@@ -96,7 +96,7 @@ def test_the_check_finds_fluent_bit_under_the_default_account(plan: Plan) -> Non
 
 
 def test_fluent_bits_role_may_write_exactly_the_three_log_groups(plan: Plan) -> None:
-    (policy,) = plan.of_type("aws:iam/rolePolicy:RolePolicy")
+    (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-fluent-bit-logs")]
     (statement,) = json.loads(policy.inputs["policy"])["Statement"]
     groups = sorted(
         g.inputs["name"]

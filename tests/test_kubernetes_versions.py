@@ -49,7 +49,7 @@ def test_the_deploy_run_warns_near_and_after_the_end_of_standard_support_and_goe
     """2027-01-26 is 60 days before 1.35 leaves standard support: the deploy must still run that day."""
     end = kubernetes.versions()["1.35"].end_of_standard_support
     monkeypatch.setattr(kubernetes, "today", lambda: end - datetime.timedelta(days=days_before_end))
-    lines, status = support_dates.workflow_commands("staging")
+    lines, status = support_dates.support_annotations("staging")
     assert status == 0
     (line,) = lines
     assert line.startswith("::warning title=Kubernetes support (staging)::1.35 ")
@@ -58,7 +58,7 @@ def test_the_deploy_run_warns_near_and_after_the_end_of_standard_support_and_goe
 
 def test_the_deploy_run_stops_only_past_extended_support(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kubernetes, "today", lambda: kubernetes.versions()["1.35"].end_of_extended_support)
-    lines, status = support_dates.workflow_commands("prod")
+    lines, status = support_dates.support_annotations("prod")
     assert status == 1 and lines == [
         "::error title=Kubernetes support (prod)::1.35 left EKS extended support on 2028-03-27; upgrade the cluster"
     ]
