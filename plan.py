@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline import fault_table, preflight, startup
+from offline import core_pods, fault_table, preflight, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, read_stack_config, run_stack, stacks
 from offline.traffic import traffic
@@ -138,6 +138,7 @@ def render(plan: Plan) -> str:
         lines.append(render_secrets(plan))
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
         lines.append(traffic(plan.config, plan.stack).render())
+        lines.append(core_pods.render(plan))
         lines.append(startup.render(plan.config))
     lines += _alert_rules(plan)
     return "\n".join(lines)

@@ -140,7 +140,12 @@ class Cluster(pulumi.ComponentResource):
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
             # The chart's NetworkPolicies (hub, proxy, user servers) are inert unless the VPC CNI's
             # policy agent enforces them.
-            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True, addon_version=addons["vpc-cni"]),
+            # Prefix delegation: each ENI slot holds a /28 (16 pod IPs), and the managed node groups then let
+            # the kubelet take 110 pods: a core t4g.medium holds every core pod (about 23; 17 pods and 15 pod
+            # IPs without), at no extra cost (python -m plan, pods per core node; offline/core_pods.py).
+            vpc_cni_options=eks.VpcCniOptionsArgs(
+                enable_network_policy=True, enable_prefix_delegation=True, addon_version=addons["vpc-cni"]
+            ),
             # Pinned per Kubernetes minor like every add-on: changing the minor upgrades them in the same `up`.
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(version=addons["coredns"]),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(version=addons["kube-proxy"]),

@@ -42,6 +42,10 @@ def addon_configuration() -> dict[str, Any]:
         # with it off nothing would read them, and no group runs Neuron instances.
         "dcgmExporter": {"enabled": False},
         "neuronMonitor": {"enabled": False},
+        # Application Signals' auto-monitor would have the operator inject OpenTelemetry auto-instrumentation
+        # into every Python workload, the hub and user servers included, sending to the agent that is off
+        # (monitorAllServices defaults to true in this region: templates/_helpers.tpl, manager.monitorAllServices).
+        "manager": {"applicationSignals": {"autoMonitor": {"monitorAllServices": False}}},
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,23 @@ from offline.engine import RecordedResource
 CHARTS_VARIABLE = "DANDIHUB_CHARTS"
 Manifest = dict[str, Any]
 
-# Where EKS installs each add-on that has its chart in DANDIHUB_CHARTS, and the values EKS sets itself
-# (the CloudWatch chart requires the cluster's name and region; the add-on fills them in).
-ADDON_NAMESPACES = {
-    "amazon-cloudwatch-observability": "amazon-cloudwatch",
-    "aws-ebs-csi-driver": "kube-system",
-    "aws-efs-csi-driver": "kube-system",
+
+@dataclass(frozen=True)
+class AddonChart:
+    """The chart an EKS add-on installs: its version (matching the add-on version pinned in
+    stackconfig/kubernetes_versions.yaml), the Helm repository it comes from, and the namespace EKS uses."""
+
+    version: str
+    repo: str
+    namespace: str
+
+
+ADDON_CHARTS = {
+    "amazon-cloudwatch-observability": AddonChart(
+        "6.4.0", "https://aws-observability.github.io/helm-charts", "amazon-cloudwatch"
+    ),
+    "aws-ebs-csi-driver": AddonChart("2.64.0", "https://kubernetes-sigs.github.io/aws-ebs-csi-driver", "kube-system"),
+    "aws-efs-csi-driver": AddonChart("4.4.1", "https://kubernetes-sigs.github.io/aws-efs-csi-driver", "kube-system"),
 }
 
 
@@ -65,7 +77,7 @@ def render_release(release: RecordedResource) -> list[Manifest]:
 
 
 def has_chart(addon: RecordedResource) -> bool:
-    return addon.inputs["addonName"] in ADDON_NAMESPACES
+    return addon.inputs["addonName"] in ADDON_CHARTS
 
 
 def render_addon(addon: RecordedResource, cluster_name: str, region: str) -> list[Manifest]:
@@ -75,11 +87,17 @@ def render_addon(addon: RecordedResource, cluster_name: str, region: str) -> lis
     name = addon.inputs["addonName"]
     folder = chart_folder(name)
     pinned = addon.inputs["addonVersion"].removeprefix("v").split("-", 1)[0]
-    if pinned not in chart_versions(folder):
-        raise ChartVersionError(f"{folder} is {name} {chart_versions(folder)}, the add-on pins {pinned}")
+    version, app_version = chart_versions(folder)
+    if version != ADDON_CHARTS[name].version or pinned not in (version, app_version):
+        raise ChartVersionError(
+            f"{folder} is {name} {version} (app {app_version}); the add-on pins {pinned}, "
+            f"offline/charts.py names chart {ADDON_CHARTS[name].version}"
+        )
     values = {"clusterName": cluster_name, "region": region} if name == "amazon-cloudwatch-observability" else {}
     values |= json.loads(addon.inputs.get("configurationValues") or "{}")
-    return [dict(m) for m in _render(str(folder), json.dumps(values, sort_keys=True), name, ADDON_NAMESPACES[name])]
+    return [
+        dict(m) for m in _render(str(folder), json.dumps(values, sort_keys=True), name, ADDON_CHARTS[name].namespace)
+    ]
 
 
 @functools.cache

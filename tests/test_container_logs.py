@@ -138,3 +138,23 @@ def test_the_gpu_and_neuron_monitors_are_off(kind: str, plan: Plan) -> None:
 
 def test_the_add_on_installs_the_chart_the_tests_render(plan: Plan) -> None:
     assert cloudwatch_addon(plan).inputs["addonVersion"].startswith("v6.4.0-eksbuild.")
+
+
+def auto_monitor(manifests: list[Manifest]) -> dict[str, Any]:
+    """The operator's --auto-monitor-config, as the chart renders it."""
+    (operator,) = [m for m in manifests if m["kind"] == "Deployment"]
+    (arg,) = [
+        a
+        for a in operator["spec"]["template"]["spec"]["containers"][0]["args"]
+        if a.startswith("--auto-monitor-config=")
+    ]
+    return dict(json.loads(arg.split("=", 1)[1]))
+
+
+def test_the_operator_instruments_no_workload(plan: Plan) -> None:
+    """No OpenTelemetry injected into the hub or users' servers (Python) for an agent that is not there."""
+    assert auto_monitor(rendered(plan))["monitorAllServices"] is False
+    old = copy.deepcopy(cloudwatch_addon(plan))
+    old.inputs["configurationValues"] = json.dumps({"containerLogs": {"enabled": True}, "agent": {"enabled": False}})
+    assert auto_monitor(rendered(plan, old))["monitorAllServices"] is True
+    assert "python" in auto_monitor(rendered(plan, old))["languages"]

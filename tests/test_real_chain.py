@@ -21,7 +21,7 @@ from oauthenticator.github import GitHubOAuthenticator
 from offline.engine import Plan
 from offline.fake_cloud import ACCOUNT_ID
 from offline.spawner import expand
-from stackconfig import instances, kubernetes
+from stackconfig import kubernetes
 from stackconfig.hub import PROFILE_LABEL
 from stackconfig.image_refs import through_mirror
 from tests.charts import Manifest, of_kind, pod_specs, render
@@ -421,43 +421,6 @@ def test_the_device_plugin_runs_on_every_gpu_group_and_nowhere_else(chain: Chain
             "DaemonSet/nvidia-device-plugin": gpu_groups,
             "DaemonSet/nvidia-device-plugin-mps-control-daemon": set(),
         }
-
-
-# The core nodes ---------------------------------------------------------------------------------------------
-
-
-def core_load(chain: Chain) -> dict[str, float]:
-    """Requests of every pod the rendered charts put on core nodes (each replica, each daemon once), plus the
-    EKS add-on controllers that run there (stackconfig/instance_types.yaml, coreControllers)."""
-    core = {n for n, g in chain.groups.items() if g.role == "core"}
-    total = {"cpu": 0.0, "memory": 0.0}
-    for manifests in chain.rendered.values():
-        for m in manifests:
-            if m["kind"] not in ("Deployment", "StatefulSet", "DaemonSet"):
-                continue
-            spec = m["spec"]["template"]["spec"]
-            if not landing_groups(spec, chain.groups) & core:
-                continue
-            replicas = 1 if m["kind"] == "DaemonSet" else m["spec"].get("replicas", 1)
-            for resource, value in requests(spec).items():
-                if resource in total:
-                    total[resource] += replicas * value
-    controllers = instances._table()["coreControllers"]
-    total["cpu"] += controllers["cpuMillis"] / 1000
-    total["memory"] += controllers["memoryMiB"] * instances.MIB
-    return total
-
-
-def test_each_core_node_alone_holds_every_core_pod(chain: Chain) -> None:
-    """So the smallest core size is enough, and losing any one core node leaves room for all its pods."""
-    types = next(g.instance_types for g in chain.groups.values() if g.role == "core")
-    node = instances.smallest(types)
-    load = core_load(chain)
-    assert load["cpu"] <= node.cpu, f"core pods ask {load['cpu']:.2f} CPU; {node.instance_type} gives {node.cpu:.2f}"
-    assert load["memory"] <= node.memory_bytes, (
-        f"core pods ask {load['memory'] / 2**30:.2f} GiB; {node.instance_type} gives {node.memory_gib:.2f} GiB"
-    )
-    assert load["cpu"] > 0.5 and load["memory"] > 2**30, "the hub, proxy, scheduler, autoscaler and monitoring"
 
 
 # Users' own images ----------------------------------------------------------------------------------------
