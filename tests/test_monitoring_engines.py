@@ -35,6 +35,8 @@ from tests.test_monitoring import dashboards, metric_names, prometheus_config, q
 __all__ = ["dashboards"]  # the compiled dashboards fixture, shared with tests/test_monitoring.py
 
 NON_ADMIN = "alice"
+# One hub and one Prometheus for the module: its tests stay on one xdist worker.
+pytestmark = pytest.mark.xdist_group("monitoring-engines")
 
 
 def release(plan: Plan, name: str) -> Any:
@@ -200,7 +202,7 @@ def test_the_login_model_has_teeth(hub: RealHub, staging: Plan) -> None:
 
 # Prometheus scraping the hub -------------------------------------------------------------------------------
 
-PROMETHEUS_STARTUP_SECONDS = 30
+PROMETHEUS_STARTUP_SECONDS = 60
 SERIES_WAIT_SECONDS = 40
 # The test's Prometheus scrapes every second (the rendered global is a minute); nothing of the jobs changes.
 SCRAPE_INTERVAL = "1s"
@@ -404,7 +406,12 @@ def test_only_the_stated_panels_wait_for_the_groups_exporter(dashboards: dict[st
 
 
 def test_the_annotation_job_leaves_the_hub_to_the_token_job(prometheus: RealPrometheus) -> None:
+    deadline = time.monotonic() + SERIES_WAIT_SECONDS
     targets = prometheus.targets()
+    while any(t["health"] == "unknown" for t in targets["activeTargets"]):
+        assert time.monotonic() < deadline, targets
+        time.sleep(0.5)
+        targets = prometheus.targets()
     kept = {t["discoveredLabels"]["__meta_kubernetes_service_name"]
             for t in targets["activeTargets"] if t["scrapePool"] == "kubernetes-service-endpoints"}  # fmt: skip
     dropped = {t["discoveredLabels"].get("__meta_kubernetes_service_name") for t in targets["droppedTargets"]}
