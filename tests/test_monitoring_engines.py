@@ -29,7 +29,7 @@ import yaml
 from offline.engine import Plan
 from tests.charts import of_kind, render
 from tests.hub_chain import load_hub_config
-from tests.real_hub import RealHub, free_port, running_hub
+from tests.real_hub import RealHub, free_port, running_hub, serving
 from tests.test_monitoring import dashboards, metric_names, prometheus_config, queries
 
 __all__ = ["dashboards"]  # the compiled dashboards fixture, shared with tests/test_monitoring.py
@@ -328,33 +328,11 @@ def prometheus(hub: RealHub, staging: Plan, tmp_path_factory: pytest.TempPathFac
     hub.api(admin, "POST", f"users/{NON_ADMIN}")
     hub.api(admin, "POST", f"users/{NON_ADMIN}/server")
     port = free_port()
-    log = (workdir / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=log,
-    )  # fmt: skip
+    command = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+               f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + PROMETHEUS_STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, (workdir / "prometheus.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (workdir / "prometheus.log").read_text()[-3000:]
-            try:
-                if requests.get(f"{url}/-/ready", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
+    with serving(command, f"{url}/-/ready", workdir / "prometheus.log", PROMETHEUS_STARTUP_SECONDS):
         yield RealPrometheus(url, staging.config.hub.namespace)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 # The service discovery roles of Prometheus's Kubernetes discovery (prometheus/prometheus
