@@ -1,5 +1,5 @@
-"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, monitoring, home
-governance, hub, alerts, exports."""
+"""The DANDI hub, in the order it is built: config, network, cluster, the Docker Hub mirror, storage,
+autoscaler, monitoring, home governance, hub, alerts, exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -12,6 +12,7 @@ from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.registry_mirror import DockerHubMirror, DockerHubMirrorArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
 from stackconfig import loader
@@ -42,6 +43,17 @@ cluster = Cluster(
 on_cluster = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.kubernetes_provider})
 nodes = list(cluster.node_groups.values())
 
+mirror = None
+if config.hub.docker_hub_mirror.enabled:
+    assert secrets.docker_hub_access_token is not None  # the config check requires it with the mirror on
+    mirror = DockerHubMirror(
+        "mirror",
+        DockerHubMirrorArgs(
+            config.hub.docker_hub_mirror, stack, config.region, secrets.docker_hub_access_token, cluster.node_role
+        ),
+        on_aws,
+    )
+
 storage = SharedStorage(
     "storage",
     SharedStorageArgs(
@@ -55,6 +67,7 @@ storage = SharedStorage(
         config.hub.namespace,
         config.hub.pod_security_level,
         nodes,
+        efs_addon_version=config.cluster.addon_versions["aws-efs-csi-driver"],
     ),
     on_cluster,
 )
@@ -77,12 +90,20 @@ autoscaler = ClusterAutoscaler(
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
-        config.monitoring, config.hub, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer, nodes
+        config.monitoring,
+        config.hub,
+        config.cluster.name,
+        cluster.oidc_provider_arn,
+        cluster.oidc_issuer,
+        nodes,
+        cloudwatch_addon_version=config.cluster.addon_versions["amazon-cloudwatch-observability"],
     ),
     on_cluster,
 )
 
-homes = HomeGovernance("homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name), on_cluster)
+homes = HomeGovernance(
+    "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
+)
 
 hub = JupyterHub(
     "hub",
@@ -94,8 +115,11 @@ hub = JupyterHub(
         storage.namespace_name,
         storage.claim_name,
         cluster.hub_db_storage_class,
-        depends_on=[storage, cluster.hub_db_storage, *nodes],
+        depends_on=[storage, cluster.hub_db_storage, *nodes, *([mirror] if mirror else [])],
         extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        first_init_containers=[homes.restore_init_container],
+        user_volumes=homes.restore_volumes,
+        image_mirror=mirror.registry if mirror else None,
     ),
     on_cluster,
 )

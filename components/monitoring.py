@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.container_logs import container_logs
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.images import PIP, PYTHON
-from components.irsa import addon_with_role
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import MonitoringConfig
 
@@ -26,9 +25,6 @@ GRAFANA_REPO = "https://grafana.github.io/helm-charts"
 DASHBOARDS_SCRIPT: Path = VALUES_DIR / "grafana_dashboards.py"
 # go-jsonnet's Python binding compiles the dashboards at Grafana's start (values/grafana_dashboards.py).
 GOJSONNET = "gojsonnet==0.22.0"
-CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
-# The log groups the CloudWatch Observability add-on writes container logs to; made here, with a retention.
-CONTAINER_LOG_GROUPS = ("application", "dataplane", "host")
 GRAFANA_PATH = "/services/grafana"
 # The labels the jupyterhub chart gives the hub pod, which the community dashboards select hub metrics by.
 HUB_POD_LABELS = {"app": "jupyterhub", "component": "hub"}
@@ -45,6 +41,8 @@ class MonitoringArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     nodes: Sequence[pulumi.Resource]
+    # The CloudWatch Observability add-on's version for the cluster's Kubernetes minor.
+    cloudwatch_addon_version: str
 
 
 def prometheus_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any]:
@@ -244,29 +242,13 @@ class Monitoring(pulumi.ComponentResource):
         self._hub_clients.append({"app.kubernetes.io/name": "grafana"})
 
     def _container_logs(self, name: str, args: MonitoringArgs) -> None:
-        retention = args.config.logs.retention_days
-        groups = [
-            aws.cloudwatch.LogGroup(
-                f"{name}-logs-{kind}",
-                name=f"/aws/containerinsights/{args.cluster_name}/{kind}",
-                retention_in_days=retention,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for kind in CONTAINER_LOG_GROUPS
-        ]
-        addon_with_role(
-            f"{name}-cloudwatch",
+        container_logs(
+            name,
             cluster_name=args.cluster_name,
-            addon_name="amazon-cloudwatch-observability",
+            addon_version=args.cloudwatch_addon_version,
+            retention_days=args.config.logs.retention_days,
             oidc_provider_arn=args.oidc_provider_arn,
             oidc_issuer=args.oidc_issuer,
-            namespace="amazon-cloudwatch",
-            service_accounts=["cloudwatch-agent"],
-            policy_arn=CLOUDWATCH_AGENT_POLICY,
-            # Container logs only (Fluent Bit, 50m/25Mi per node); not the CloudWatch agent, whose Container
-            # Insights metrics bill per metric (Prometheus has them) and which asks 250m/128Mi of every node.
-            # Keys of the add-on's chart (aws-observability/helm-charts, amazon-cloudwatch-observability).
-            configuration={"containerLogs": {"enabled": True}, "agent": {"enabled": False}},
-            nodes=[*args.nodes, *groups],
+            nodes=args.nodes,
             parent=self,
         )

@@ -144,6 +144,22 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
     return lines
 
 
+def mirror_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
+    """The Docker Hub mirror: its login secret, and the images it keeps (each image's compressed size, kept
+    `keptDigests` times: an upper bound, as digests of one image share layers)."""
+    mirror = config.hub.docker_hub_mirror
+    if not mirror.enabled:
+        return []
+    gb = sum(image.size_gb or 0.0 for image in config.hub.images.values()) * mirror.kept_digests
+    return [
+        CostLine("Docker Hub mirror login (Secrets Manager secret)", prices["secrets_manager_secret_month"]),
+        CostLine(
+            f"Docker Hub mirror storage (ECR, up to {gb:g} GB: {mirror.kept_digests} digests of each image)",
+            gb * prices["ecr_storage_gb_month"],
+        ),
+    ]
+
+
 def seats_per_node(profile: ProfileConfig, group: NodeGroupConfig) -> int:
     """Servers of the profile that fit an empty node of the group's smallest type (by their guarantees)."""
     node = instances.smallest(list(group.instance_types))
@@ -207,6 +223,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             prices["efs_minimum_month"],
         ),
         *monitoring_lines(config, prices),
+        *mirror_lines(config, prices),
         *warm_seat_lines(config, prices),
     ]
     per_node = {name: node_hour(group, prices) for name, group in config.node_groups.items() if group.role != "core"}
