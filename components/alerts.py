@@ -202,7 +202,8 @@ class Alerts(pulumi.ComponentResource):
             f"{placed.key}-at-capacity",
             f"node group {placed.key} has been at its maximum of {placed.config.max_size} nodes for {minutes} minutes; "
             "users may be waiting for servers, or the group publishes no metrics. First: raise maxSize or check spot "
-            "capacity; with INSUFFICIENT_DATA in the history, enable its group metrics (section 'Full node group')",
+            "capacity; if the alarm's reason says no datapoints were received, enable its group metrics (section "
+            "'Full node group')",
             topic,
             namespace="AWS/AutoScaling",
             metric_name="GroupInServiceInstances",

@@ -21,8 +21,10 @@ from stackconfig.stack import StackConfig
 
 SCRIPT = VALUES_DIR / "home_governance.py"
 SPAWN_TEMPLATE = VALUES_DIR / "templates" / "spawn.html"
-# The community's exporter of per-directory size, file count and newest change (the dashboards' source).
+# The community's exporter of per-directory size, file count and newest change (the dashboards' source),
+# run through values/dirsize_exporter.py so that no home can stall or stop its walk.
 EXPORTER = "prometheus-dirsize-exporter==3.2"
+EXPORTER_SCRIPT = VALUES_DIR / "dirsize_exporter.py"
 # The report job loads only KubeSpawner's slug module, to name homes as the hub does.
 KUBESPAWNER = "jupyterhub-kubespawner==7.0.0"
 SERVICE = "home-report"
@@ -104,9 +106,15 @@ class HomeGovernance(pulumi.ComponentResource):
         homes = args.config.homes
         volume, mount = _efs(args.claim_name, "home", read_only=True)
         labels = {"app.kubernetes.io/name": "home-usage-exporter"}
+        script = k8s.core.v1.ConfigMap(
+            f"{name}-exporter-script",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="home-usage-exporter", namespace=args.namespace),
+            data={EXPORTER_SCRIPT.name: EXPORTER_SCRIPT.read_text()},
+            opts=opts,
+        )
         command = (
             f"{PIP} {EXPORTER} && PYTHONPATH=/tmp/py "
-            "/tmp/py/bin/dirsize-exporter "
+            f"python /opt/home-usage-exporter/{EXPORTER_SCRIPT.name} "
             f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000"
         )
         spec: dict[str, Any] = {
@@ -132,10 +140,13 @@ class HomeGovernance(pulumi.ComponentResource):
                                 "requests": {"cpu": "20m", "memory": "64Mi"},
                                 "limits": {"memory": "256Mi"},
                             },
-                            "volumeMounts": [mount],
+                            "volumeMounts": [
+                                mount,
+                                {"name": "script", "mountPath": "/opt/home-usage-exporter", "readOnly": True},
+                            ],
                         }
                     ],
-                    "volumes": [volume],
+                    "volumes": [volume, {"name": "script", "configMap": {"name": "home-usage-exporter"}}],
                 },
             },
         }
@@ -144,7 +155,7 @@ class HomeGovernance(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name="home-usage-exporter", namespace=args.namespace, labels=labels),
             # Plain dicts (as the Kubernetes API has them); typed, they would cost mypy minutes.
             spec=cast(Any, spec),
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[script])),
         )
 
     def _report_job(

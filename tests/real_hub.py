@@ -123,24 +123,29 @@ def running_hub(config: Config, workdir: Path) -> Iterator[RealHub]:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "settings.json").write_text(json.dumps(settings))
     (workdir / "jupyterhub_config.py").write_text(HUB_CONFIG)
-    log = workdir / "hub.log"
+    hub = RealHub(f"http://127.0.0.1:{port}", {s["name"]: s for s in services}, workdir / "hub.log")
+    command = [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"]
+    with serving(command, f"{hub.url}/hub/health", hub.log, STARTUP_SECONDS, cwd=workdir):
+        yield hub
+
+
+@contextmanager
+def serving(command: list[str], ready_url: str, log: Path, seconds: float, cwd: Path | None = None) -> Iterator[None]:
+    """A server process on a loopback port, once `ready_url` answers (within `seconds`); stopped on exit."""
     with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"], cwd=workdir, stdout=out, stderr=out
-        )
-    hub = RealHub(f"http://127.0.0.1:{port}", {s["name"]: s for s in services}, log)
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=out)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
+        deadline = time.monotonic() + seconds
         while True:
-            assert process.poll() is None, f"the hub exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no answer in {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}"
+            assert process.poll() is None, f"{command[0]} exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no answer in {seconds} s:\n{log.read_text()[-3000:]}"
             try:
-                if requests.get(f"{hub.url}/hub/health", timeout=2).ok:
+                if requests.get(ready_url, timeout=2).ok:
                     break
             except requests.ConnectionError:
                 pass
             time.sleep(0.3)
-        yield hub
+        yield
     finally:
         process.terminate()
         try:

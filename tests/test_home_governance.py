@@ -319,7 +319,8 @@ def test_retention_is_off_on_both_stacks_and_admins_are_exempt(plan: Plan) -> No
 def test_the_exporter_reads_the_homes_read_only_within_its_walk_budget(plan: Plan) -> None:
     exporter = plan.one("kubernetes:apps/v1:Deployment", "homes-exporter").inputs["spec"]["template"]
     (container,) = exporter["spec"]["containers"]
-    assert container["volumeMounts"] == [{"name": "efs", "mountPath": "/efs", "readOnly": True, "subPath": "home"}]
+    assert container["volumeMounts"][0] == {"name": "efs", "mountPath": "/efs", "readOnly": True, "subPath": "home"}
+    assert all(m["readOnly"] for m in container["volumeMounts"])
     homes = plan.config.homes
     assert f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000" in container["command"][-1]
     assert exporter["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
