@@ -134,7 +134,8 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
     """jupyter_server settings of every user server.
 
     SQLite over NFS locks up ("database is locked", frozen notebooks): the databases jupyter_server's file
-    ids and the collaboration store keep go to the pod's own disk. Culling means idle: kernels idle (not
+    ids, the collaboration store and nbformat's notary (trusted-notebook signatures, NOTARY_DB) keep go to
+    the pod's own disk. Culling means idle: kernels idle (not
     busy) for the hub's timeout are shut down, and a busy kernel counts as activity (busy_kernels_activity),
     so the hub's culler stops only servers that really did nothing for its timeout.
     """
@@ -143,6 +144,7 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
         "ServerApp": {"jpserver_extensions": {"busy_kernels_activity": True}},
         "BaseFileIdManager": {"db_path": "/tmp/jupyter-file-ids.db"},
         "SQLiteYStore": {"db_path": "/tmp/jupyter-ystore.db"},
+        "NotebookNotary": NOTARY,
         "MappingKernelManager": {
             "cull_idle_timeout": culling.timeout,
             "cull_interval": culling.every,
@@ -151,6 +153,12 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
         },
         "TerminalManager": {"cull_inactive_timeout": culling.timeout, "cull_interval": culling.every},
     }
+
+
+# nbformat's NotebookNotary keeps notebook signatures in SQLite, by default in the data dir on the home
+# (~/.local/share/jupyter/nbsignatures.db). Per server on its own disk: a notebook saved by its user is
+# signed again then, one trusted in an earlier server must be trusted again (File > Trust Notebook).
+NOTARY = {"db_file": "/tmp/jupyter-nbsignatures.db"}
 
 
 def server_files(hub: HubConfig) -> dict[str, Any]:
@@ -163,6 +171,12 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
         "jupyter-server-extensions-path": {
             "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_server_config.py",
             "stringData": EXTENSIONS_LOADER.read_text(),
+        },
+        # `jupyter trust` in a terminal reads jupyter_notebook_config (nbformat's TrustNotebookApp): the same
+        # signature database as the server's.
+        "jupyter-trust-config": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_notebook_config.json",
+            "data": {"NotebookNotary": NOTARY},
         },
         # IPython's command history is SQLite too: kept per server, on the pod's disk (lost at stop).
         "ipython-config": {
