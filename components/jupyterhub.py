@@ -221,6 +221,8 @@ def computed_values(
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
+    # The spawn page says how long a server may run at most (values/templates/spawn.html).
+    hub_config["JupyterHub"]["template_vars"] = {"server_max_age": server_age_text(hub.culling.max_age)}
     if hub.privileged_user_pods:
         # apptainer and FUSE need a privileged notebook container; the chart passes this to KubeSpawner.
         singleuser["allowPrivilegeEscalation"] = True
@@ -247,6 +249,16 @@ def computed_values(
             "maxAge": hub.culling.max_age,
         },
     }
+
+
+def server_age_text(seconds: int) -> str:
+    """The culler's maxAge in words for users ('' when servers may run for ever)."""
+    if seconds == 0:
+        return ""
+    days, hours = divmod(round(seconds / 3600), 24)
+    if hours == 0:
+        return f"{days} day{'s' * (days != 1)}"
+    return f"{days * 24 + hours} hours"
 
 
 def _gated(hub: HubConfig) -> bool:
