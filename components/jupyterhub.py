@@ -216,6 +216,9 @@ def computed_values(
     singleuser["extraEnv"] = {
         # Runtime files (kernel connection files, server info) on the pod's own disk, not on NFS.
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        # The node's metadata service is out of a user pod's reach (hop limit 1, components/node_groups.py):
+        # AWS SDKs and the CLI stop asking it at once instead of waiting out its timeouts.
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     if hub.post_start:
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
