@@ -251,9 +251,11 @@ class StackConfig(ConfigModel):
         if not isinstance(raw, dict) or str(raw.get("production")).lower() != "true":
             return raw
         hub = raw.get("hub")
-        culling = hub.get("culling", {}) if isinstance(hub, dict) else None
+        if not isinstance(hub, dict):
+            return raw  # missing or malformed: the model's own errors say so
+        culling = hub.get("culling", {})
         if not isinstance(culling, dict) or "maxAge" in culling or "max_age" in culling:
-            return raw  # set by the stack file, or malformed (the model's own errors say so)
+            return raw  # set by the stack file, or malformed
         return {**raw, "hub": {**hub, "culling": {**culling, "maxAge": PRODUCTION_MAX_AGE}}}
 
     def problems(self) -> list[tuple[str, str]]:
