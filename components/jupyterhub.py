@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ import pulumi_random as random
 
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
+from components.images import pulled_image
 from components.placeholders import placeholders, tolerations
 from stackconfig import kubernetes as support
-from stackconfig.hub import HubConfig, ProfileConfig
+from stackconfig.hub import PROFILE_LABEL, HubConfig, ProfileConfig, memory_bytes
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
@@ -25,6 +27,8 @@ RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
 SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
 NFS_FIXER = "nfs-fixer"
+# The node-local scratch volume of values/jupyterhub.yaml (singleuser.storage.extraVolumes).
+SCRATCH_VOLUME = "scratch"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
 
@@ -46,6 +50,8 @@ class JupyterHubArgs:
     # Init containers that run before any other in every user pod (the home restore), and their volumes.
     first_init_containers: list[dict[str, Any]] = field(default_factory=list)
     user_volumes: list[dict[str, Any]] = field(default_factory=list)
+    # The Docker Hub mirror (<ECR registry>/<prefix>) the hub's Docker Hub images are pulled through, if any.
+    image_mirror: str | None = None
 
 
 def image_parts(reference: str) -> tuple[str, str]:
@@ -57,7 +63,7 @@ def image_parts(reference: str) -> tuple[str, str]:
     return repo, tag + at + digest
 
 
-def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig) -> dict[str, Any]:
+def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig, mirror: str | None) -> dict[str, Any]:
     """One KubeSpawner profile: resources, the node group it must land on, and its image choices."""
     override: dict[str, Any] = {
         "cpu_guarantee": profile.cpu.guarantee,
@@ -67,9 +73,18 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
         "node_selector": {NODE_GROUP_LABEL: profile.node_group},
         # Replaces the chart's user tolerations, so it lists every taint of the group, user one included.
         "tolerations": tolerations(group),
+        # Disk on the node: the scheduler reserves the scratch guarantee; a server writing more than its limit
+        # is evicted alone, before it fills the node and the kubelet evicts its neighbours. Bytes, so that
+        # Kubernetes (where G is 10^9) and the config (where G is 1024^3) cannot disagree.
+        "extra_resource_guarantees": {"ephemeral-storage": str(profile.disk_request_bytes)},
+        "extra_resource_limits": {"ephemeral-storage": str(profile.disk_limit_bytes)},
+        # Merged into the chart's scratch volume (KubeSpawner merges dict overrides): this profile's size.
+        "volumes": {SCRATCH_VOLUME: {"emptyDir": {"sizeLimit": str(int(memory_bytes(profile.scratch.limit)))}}},
+        # Merged into the chart's own pod labels by KubeSpawner (dict overrides merge).
+        "extra_labels": {PROFILE_LABEL: profile.slug},
     }
     if profile.gpus:
-        override["extra_resource_limits"] = {"nvidia.com/gpu": str(profile.gpus)}
+        override["extra_resource_limits"]["nvidia.com/gpu"] = str(profile.gpus)
     entry: dict[str, Any] = {
         "display_name": profile.display_name,
         "slug": profile.slug,
@@ -79,13 +94,13 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
     if profile.default:
         entry["default"] = True
     if len(profile.images) == 1 and profile.other_images is None:
-        override["image"] = hub.images[profile.images[0]].image
+        override["image"] = pulled_image(hub, profile.images[0], mirror)
     else:
-        entry["profile_options"] = {"image": image_option(profile, hub)}
+        entry["profile_options"] = {"image": image_option(profile, hub, mirror)}
     return entry
 
 
-def image_option(profile: ProfileConfig, hub: HubConfig) -> dict[str, Any]:
+def image_option(profile: ProfileConfig, hub: HubConfig, mirror: str | None) -> dict[str, Any]:
     """The image menu of a profile; with `otherImages`, a field for an unlisted image that KubeSpawner
     accepts only if it matches the pattern (so users bring their own environment, not any image)."""
     option: dict[str, Any] = {
@@ -94,7 +109,7 @@ def image_option(profile: ProfileConfig, hub: HubConfig) -> dict[str, Any]:
             key: {
                 "display_name": hub.images[key].display_name,
                 "default": i == 0,
-                "kubespawner_override": {"image": hub.images[key].image},
+                "kubespawner_override": {"image": pulled_image(hub, key, mirror)},
             }
             for i, key in enumerate(profile.images)
         },
@@ -197,7 +212,7 @@ def computed_values(
     lists of init containers and volumes are extended here, since Helm replaces a list)."""
     hub = args.config
     default = next((p for p in hub.profiles if p.default), hub.profiles[0])
-    default_repo, default_tag = image_parts(hub.images[default.images[0]].image)
+    default_repo, default_tag = image_parts(pulled_image(hub, default.images[0], args.image_mirror))
     singleuser: dict[str, Any] = {
         "image": {"name": default_repo, "tag": default_tag},
         "defaultUrl": hub.default_url,
@@ -210,7 +225,9 @@ def computed_values(
             *args.first_init_containers,
             *with_home_mount(yaml_singleuser["initContainers"], hub.home_sub_path),
         ],
-        "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.menu(support.today())],
+        "profileList": [
+            profile_entry(p, hub, args.node_groups[p.node_group], args.image_mirror) for p in hub.menu(support.today())
+        ],
     }
     singleuser["extraFiles"] = server_files(hub)
     singleuser["extraEnv"] = {
@@ -225,7 +242,11 @@ def computed_values(
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
     # The spawn page says how long a server may run at most (values/templates/spawn.html).
-    hub_config["JupyterHub"]["template_vars"] = {"server_max_age": server_age_text(hub.culling.max_age)}
+    template_vars = {"server_max_age": server_age_text(hub.culling.max_age)}
+    if hub.banner:
+        # JupyterHub's page template shows `announcement` on every page, unescaped: the config is plain text.
+        template_vars["announcement"] = html.escape(hub.banner)
+    hub_config["JupyterHub"]["template_vars"] = template_vars
     if hub.privileged_user_pods:
         # apptainer and FUSE need a privileged notebook container; the chart passes this to KubeSpawner.
         singleuser["allowPrivilegeEscalation"] = True
@@ -376,7 +397,9 @@ class JupyterHub(pulumi.ComponentResource):
                 allow_overwrite=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        image_pullers(name, hub, args.node_groups, args.namespace, pulumi.ResourceOptions(parent=self))
+        image_pullers(
+            name, hub, args.node_groups, args.namespace, args.image_mirror, pulumi.ResourceOptions(parent=self)
+        )
         placeholders(
             name, hub.profiles, hub.seats(support.today()), args.node_groups, args.namespace,
             pulumi.ResourceOptions(parent=self, depends_on=[self.release]),

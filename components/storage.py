@@ -43,6 +43,8 @@ class SharedStorageArgs:
     namespace: str
     pod_security: str
     nodes: Sequence[pulumi.Resource]
+    # The EFS CSI add-on's version for the cluster's Kubernetes minor.
+    efs_addon_version: str
 
 
 class SharedStorage(pulumi.ComponentResource):
@@ -112,6 +114,7 @@ class SharedStorage(pulumi.ComponentResource):
             f"{name}-efs-csi",
             cluster_name=args.cluster_name,
             addon_name="aws-efs-csi-driver",
+            addon_version=args.efs_addon_version,
             oidc_provider_arn=args.oidc_provider_arn,
             oidc_issuer=args.oidc_issuer,
             service_accounts=["efs-csi-controller-sa", "efs-csi-node-sa"],

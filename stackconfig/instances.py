@@ -64,3 +64,33 @@ def allocatable(instance_type: str) -> Allocatable:
 def smallest(instance_types: list[str]) -> Allocatable:
     """The type that gives pods the least (by memory, then CPU): what a profile can count on in the group."""
     return min((allocatable(t) for t in instance_types), key=lambda a: (a.memory_bytes, a.cpu))
+
+
+@dataclass(frozen=True)
+class DiskRoom:
+    """The disk that holds images and pods on a node, as a server's scratch sees it."""
+
+    disk_gib: int
+    system_bytes: float
+    eviction_bytes: float
+    images_bytes: float
+
+    @property
+    def pods_bytes(self) -> float:
+        """What pods can write before the kubelet starts evicting: the disk less the system's files, the
+        images the pullers keep and the eviction threshold. The scheduler does not see the images (its
+        allocatable is the disk less the reservation and the threshold), so a fit check must."""
+        return self.disk_gib * 1024**3 - self.system_bytes - self.images_bytes - self.eviction_bytes
+
+
+def image_disk_bytes(size_gb: float | None) -> float:
+    """What an image takes on a node's disk once unpacked, from its compressed size (GB; assumed if unknown)."""
+    disk = _table()["nodeDisk"]
+    return (disk["assumedImageGb"] if size_gb is None else size_gb) * 1e9 * disk["imageUnpackRatio"]
+
+
+def disk_room(disk_gib: int, ami_type: str, image_sizes_gb: list[float | None]) -> DiskRoom:
+    disk = _table()["nodeDisk"]
+    system = next(gib for prefix, gib in disk["systemGiB"].items() if ami_type.startswith(prefix))
+    eviction = disk_gib * 1024**3 * disk["evictionHardNodefsPercent"] / 100
+    return DiskRoom(disk_gib, system * 1024**3, eviction, sum(image_disk_bytes(s) for s in image_sizes_gb))

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from offline.engine import FAKE_SECRETS, Plan
+from offline.fake_cloud import ACCOUNT_ID
 from stackconfig import kubernetes
 from stackconfig.hub import DEFAULT_PROFILES
 from tests.charts import of_kind, render
@@ -172,15 +173,19 @@ def test_prod_menu_is_the_default_menu_plus_workshops_while_one_runs(prod: Plan)
     }
     assert [s for s, p in menu.items() if p.get("default")] == ["base"]
     gpu = menu["gpu"]["kubespawner_override"]
-    assert gpu["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
-    assert gpu["image"] == "dandiarchive/dandihub:latest-gpu"
+    assert gpu["extra_resource_limits"] == {"nvidia.com/gpu": "1", "ephemeral-storage": str(22 * 1024**3)}
+    # Pinned, and pulled through prod's Docker Hub mirror in its own account and region.
+    pinned = {key: image.image for key, image in prod.config.hub.images.items()}
+    mirror = f"{ACCOUNT_ID}.dkr.ecr.us-east-2.amazonaws.com/docker-hub-prod/"
+    assert pinned["gpu"].startswith("dandiarchive/dandihub:latest-gpu@sha256:")
+    assert gpu["image"] == mirror + pinned["gpu"]
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in gpu[
         "tolerations"
     ]
     choices = menu["base"]["profile_options"]["image"]["choices"]
     assert {k: c["kubespawner_override"]["image"] for k, c in choices.items()} == {
-        "standard": "dandiarchive/dandihub:latest",
-        "matlab": "dandiarchive/dandihub:latest-matlab",
+        "standard": mirror + pinned["standard"],
+        "matlab": mirror + pinned["matlab"],
     }
     assert [k for k, c in choices.items() if c["default"]] == ["standard"]
 
@@ -322,7 +327,8 @@ def test_warm_seats_per_profile_on_its_own_group() -> None:
     assert spec["nodeSelector"] == {"dandiarchive.org/node-group": "gpu"}
     assert spec["tolerations"] == _group_taints(plan, "gpu")
     assert spec["containers"][0]["resources"] == {
-        "requests": {"cpu": 6, "memory": 24 * 1024**3}, "limits": {"nvidia.com/gpu": 1},
+        "requests": {"cpu": 6, "memory": 24 * 1024**3, "ephemeral-storage": 2 * 1024**3},
+        "limits": {"nvidia.com/gpu": 1},
     }  # fmt: skip
 
 

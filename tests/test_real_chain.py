@@ -19,8 +19,11 @@ import pytest
 from oauthenticator.github import GitHubOAuthenticator
 
 from offline.engine import Plan
+from offline.fake_cloud import ACCOUNT_ID
 from offline.spawner import expand
 from stackconfig import instances, kubernetes
+from stackconfig.hub import PROFILE_LABEL
+from stackconfig.image_refs import through_mirror
 from tests.charts import Manifest, of_kind, pod_specs, render
 from tests.conftest import plan_with
 from tests.hub_chain import authenticator_class, load_hub_config, unrecognised_settings, user_pod
@@ -106,6 +109,19 @@ class Chain:
 def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Chain:
     stack, changes = VARIANTS[request.param]
     return Chain(request.param, plan_with(stack, set_=changes), tmp_path_factory.mktemp(request.param))
+
+
+def mirror_of(plan: Plan) -> str | None:
+    """Where the recorded Docker Hub cache rule serves its images (<account registry>/<prefix>), if any."""
+    rules = plan.of_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+    if not rules:
+        return None
+    (rule,) = rules
+    return f"{ACCOUNT_ID}.dkr.ecr.{plan.config.region}.amazonaws.com/{rule.inputs['ecrRepositoryPrefix']}"
+
+
+def pulled(plan: Plan, key: str) -> str:
+    return through_mirror(plan.config.hub.images[key].image, mirror_of(plan))
 
 
 def kubernetes_version(plan: Plan) -> str:
@@ -274,15 +290,25 @@ def _check_pod(chain: Chain, choice: str) -> list[str]:
     expected = expand(LOGIN, hub.home_sub_path)
     problems += home_mismatch(pod, "efs-claim", expected)
     (notebook,) = spec["containers"]
-    image = hub.images[choice.split("/")[1]].image if "/" in choice else hub.images[profile.images[0]].image
+    image = pulled(chain.plan, choice.split("/")[1] if "/" in choice else profile.images[0])
     if notebook["image"] != image:
         problems.append(f"runs {notebook['image']}, not {image}")
+    # The same reference the group's puller brought to the node, which the runtime does not ask for again.
+    puller = chain.plan.one("kubernetes:apps/v1:DaemonSet", f"hub-image-puller-{profile.node_group}")
+    if image not in {c["image"] for c in puller.inputs["spec"]["template"]["spec"]["initContainers"]}:
+        problems.append(f"{image} is not among the images the {profile.node_group} puller pulls")
+    if notebook.get("imagePullPolicy") != "IfNotPresent":
+        problems.append(f"pull policy {notebook.get('imagePullPolicy')}, not IfNotPresent")
     # An extended resource's request equals its limit.
     if limits(spec).get("nvidia.com/gpu", 0) != profile.gpus:
         problems.append(f"asks for {limits(spec).get('nvidia.com/gpu')} GPUs, not {profile.gpus}")
     context = notebook.get("securityContext") or {}
     if bool(context.get("privileged")) != hub.privileged_user_pods or context.get("runAsUser", 0) == 0:
         problems.append(f"notebook security context {context}")
+    # The slow-start alert groups starts by this label (components/alert_rules.py); the chart's stay.
+    labels = pod["metadata"]["labels"]
+    if labels.get(PROFILE_LABEL) != profile.slug or labels.get("hub.jupyter.org/network-access-hub") != "true":
+        problems.append(f"labels {labels}")
     violations = baseline_violations(spec)
     if violations and hub.pod_security_level == "baseline":
         problems.append(f"breaks Pod Security baseline: {violations}")
@@ -332,7 +358,9 @@ def test_each_warm_seat_holds_a_real_server_of_its_profile_and_gives_way_to_any_
     for profile in chain.plan.config.hub.profiles:
         spec = seats[f"placeholder-{profile.slug}"]["template"]["spec"]
         server = chain.pod(f"{profile.slug}/{profile.images[0]}")["spec"]
-        assert requests(spec) == {k: v for k, v in requests(server).items() if k in ("cpu", "memory")}
+        assert requests(spec) == {
+            k: v for k, v in requests(server).items() if k in ("cpu", "memory", "ephemeral-storage")
+        }
         assert limits(spec).get("nvidia.com/gpu") == limits(server).get("nvidia.com/gpu")
         assert landing_groups(spec, chain.groups) == landing_groups(server, chain.groups) == {profile.node_group}
         assert spec["schedulerName"] == server["schedulerName"]
@@ -474,13 +502,14 @@ def test_each_group_pulls_the_images_of_its_profiles_gpu_nodes_included(chain: C
     pullers = {r.name.removeprefix("hub-image-puller-"): r.inputs["spec"]["template"]["spec"]
                for r in chain.plan.of_type("kubernetes:apps/v1:DaemonSet")}  # fmt: skip
     wanted = {
-        group: {hub.images[key].image for p in hub.profiles if p.node_group == group for key in p.images}
+        group: {pulled(chain.plan, key) for p in hub.profiles if p.node_group == group for key in p.images}
         for group in {p.node_group for p in hub.profiles}
     }
     assert {group: {c["image"] for c in spec["initContainers"]} for group, spec in pullers.items()} == wanted
+    assert {c["imagePullPolicy"] for spec in pullers.values() for c in spec["initContainers"]} == {"IfNotPresent"}
     for group, spec in pullers.items():
         assert landing_groups(spec, chain.groups) == {group}, group
     gpu_groups = [n for n, g in chain.groups.items() if "k8s.amazonaws.com/accelerator" in g.labels]
     for group in gpu_groups:
-        assert {c["image"] for c in pullers[group]["initContainers"]} == {"dandiarchive/dandihub:latest-gpu"}
+        assert {c["image"] for c in pullers[group]["initContainers"]} == {pulled(chain.plan, "gpu")}
     assert not [g for g in pullers if chain.groups[g].role == "core"]

@@ -303,10 +303,11 @@ def configure_hub(c: Any, notices: Path, home_template: str, policy: Policy) -> 
     def home_of(spawner: Any) -> str:
         return spawner._expand_user_properties(home_template).split("/", 1)[1]
 
-    # Added to the variables hub.config already sets (the server's age limit, components/jupyterhub.py).
-    c.JupyterHub.template_vars.update(
-        {"home_usage": lambda user: usage_notice(notices, home_of(user.spawner), policy) if user is not None else None}
-    )
+    # Added to the template variables hub.config set (the banner), not replacing them.
+    c.JupyterHub.template_vars = {
+        **c.JupyterHub.get("template_vars", {}),
+        "home_usage": lambda user: usage_notice(notices, home_of(user.spawner), policy) if user is not None else None,
+    }
 
 
 def home_namer(scheme: str) -> Any:
