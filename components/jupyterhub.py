@@ -149,7 +149,8 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
     """jupyter_server settings of every user server.
 
     SQLite over NFS locks up ("database is locked", frozen notebooks): the databases jupyter_server's file
-    ids and the collaboration store keep go to the pod's own disk. Culling means idle: kernels idle (not
+    ids, the collaboration store and nbformat's notary (trusted-notebook signatures, NOTARY_DB) keep go to
+    the pod's own disk. Culling means idle: kernels idle (not
     busy) for the hub's timeout are shut down, and a busy kernel counts as activity (busy_kernels_activity),
     so the hub's culler stops only servers that really did nothing for its timeout.
     """
@@ -158,6 +159,7 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
         "ServerApp": {"jpserver_extensions": {"busy_kernels_activity": True}},
         "BaseFileIdManager": {"db_path": "/tmp/jupyter-file-ids.db"},
         "SQLiteYStore": {"db_path": "/tmp/jupyter-ystore.db"},
+        "NotebookNotary": NOTARY,
         "MappingKernelManager": {
             "cull_idle_timeout": culling.timeout,
             "cull_interval": culling.every,
@@ -166,6 +168,12 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
         },
         "TerminalManager": {"cull_inactive_timeout": culling.timeout, "cull_interval": culling.every},
     }
+
+
+# nbformat's NotebookNotary keeps notebook signatures in SQLite, by default in the data dir on the home
+# (~/.local/share/jupyter/nbsignatures.db). Per server on its own disk: a notebook saved by its user is
+# signed again then, one trusted in an earlier server must be trusted again (File > Trust Notebook).
+NOTARY = {"db_file": "/tmp/jupyter-nbsignatures.db"}
 
 
 def server_files(hub: HubConfig) -> dict[str, Any]:
@@ -178,6 +186,12 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
         "jupyter-server-extensions-path": {
             "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_server_config.py",
             "stringData": EXTENSIONS_LOADER.read_text(),
+        },
+        # `jupyter trust` in a terminal reads jupyter_notebook_config (nbformat's TrustNotebookApp): the same
+        # signature database as the server's.
+        "jupyter-trust-config": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_notebook_config.json",
+            "data": {"NotebookNotary": NOTARY},
         },
         # IPython's command history is SQLite too: kept per server, on the pod's disk (lost at stop).
         "ipython-config": {
@@ -219,14 +233,20 @@ def computed_values(
     singleuser["extraEnv"] = {
         # Runtime files (kernel connection files, server info) on the pod's own disk, not on NFS.
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        # The node's metadata service is out of a user pod's reach (hop limit 1, components/node_groups.py):
+        # AWS SDKs and the CLI stop asking it at once instead of waiting out its timeouts.
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     if hub.post_start:
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
+    # The spawn page says how long a server may run at most (values/templates/spawn.html).
+    template_vars = {"server_max_age": server_age_text(hub.culling.max_age)}
     if hub.banner:
         # JupyterHub's page template shows `announcement` on every page, unescaped: the config is plain text.
-        hub_config["JupyterHub"]["template_vars"] = {"announcement": html.escape(hub.banner)}
+        template_vars["announcement"] = html.escape(hub.banner)
+    hub_config["JupyterHub"]["template_vars"] = template_vars
     if hub.privileged_user_pods:
         # apptainer and FUSE need a privileged notebook container; the chart passes this to KubeSpawner.
         singleuser["allowPrivilegeEscalation"] = True
@@ -253,6 +273,16 @@ def computed_values(
             "maxAge": hub.culling.max_age,
         },
     }
+
+
+def server_age_text(seconds: int) -> str:
+    """The culler's maxAge in words for users ('' when servers may run for ever)."""
+    if seconds == 0:
+        return ""
+    days, hours = divmod(round(seconds / 3600), 24)
+    if hours == 0:
+        return f"{days} day{'s' * (days != 1)}"
+    return f"{days * 24 + hours} hours"
 
 
 def _gated(hub: HubConfig) -> bool:

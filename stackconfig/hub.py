@@ -23,6 +23,9 @@ _ACM_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{3
 PROFILE_LABEL = "dandiarchive.org/profile"
 HOME_SUB_PATHS = {"safe": "home/{safe_username}", "escaped": "home/{escaped_username}"}
 
+# A production stack's default hub.culling.maxAge (StackConfig fills it in when the stack file sets none).
+PRODUCTION_MAX_AGE = 7 * 24 * 3600
+
 DEFAULT_POST_START = [
     "gitpuller https://github.com/dandi/example-notebooks master dandi-notebooks",
     "datalad install https://github.com/dandi/dandisets",
@@ -370,7 +373,13 @@ class CullingConfig(ConfigModel):
     enabled: bool = Field(True, description="Stop idle servers.")
     timeout: int = Field(3600, ge=300, description="Idle seconds before a server is stopped.")
     every: int = Field(300, ge=60, description="Seconds between checks.")
-    max_age: int = Field(0, ge=0, description="Stop servers older than this many seconds; 0 = never.")
+    max_age: int = Field(
+        0,
+        ge=0,
+        description="Stop servers older than this many seconds, busy or not (the spawn page says so); 0 = never. "
+        f"Default 0, and {PRODUCTION_MAX_AGE} (7 days) on a production stack, so a kernel stuck busy cannot "
+        "hold its node for ever.",
+    )
 
 
 class HubConfig(ConfigModel):

@@ -8,13 +8,13 @@ Stack files hold camelCase keys under the `dandihub:` namespace (objects for str
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from stackconfig import aws_catalog, faults, kubernetes
 from stackconfig.homes import HomesConfig
-from stackconfig.hub import HubConfig
+from stackconfig.hub import PRODUCTION_MAX_AGE, HubConfig
 from stackconfig.monitoring import MonitoringConfig
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import (
@@ -268,6 +268,22 @@ class StackConfig(ConfigModel):
     hub: HubConfig = Field(description="The JupyterHub release.")
     monitoring: MonitoringConfig = Field(MonitoringConfig(), description="Metrics, dashboards, logs and alerts.")
     homes: HomesConfig = Field(HomesConfig(), description="Usage, soft limit and retention of the home directories.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _production_max_age(cls, raw: Any) -> Any:
+        """A production stack stops servers after PRODUCTION_MAX_AGE unless hub.culling.maxAge says otherwise
+        (0 lifts it)."""
+        # Before validation: config values arrive as the engine passes them ("true" is a string).
+        if not isinstance(raw, dict) or str(raw.get("production")).lower() != "true":
+            return raw
+        hub = raw.get("hub")
+        if not isinstance(hub, dict):
+            return raw  # missing or malformed: the model's own errors say so
+        culling = hub.get("culling", {})
+        if not isinstance(culling, dict) or "maxAge" in culling or "max_age" in culling:
+            return raw  # set by the stack file, or malformed
+        return {**raw, "hub": {**hub, "culling": {**culling, "maxAge": PRODUCTION_MAX_AGE}}}
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules that span sections, as (key path, message) pairs; empty when all hold."""

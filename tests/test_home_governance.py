@@ -278,7 +278,9 @@ def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) ->
     policy = hg.Policy(soft_limit_gib=4000 / hg.GIB)
     hg.write(homes, hg.report(homes, people(), policy, NOW))
     config = Config()
+    config.JupyterHub.template_vars = {"server_max_age": "7 days"}  # as hub.config sets it
     hg.configure_hub(config, homes / "admin" / "notices", "home/{safe_username}", policy)
+    assert config.JupyterHub.template_vars["server_max_age"] == "7 days", "added to, not replaced"
     notice = config.JupyterHub.template_vars["home_usage"]
     over = notice(SimpleNamespace(spawner=spawner("idle", config)))
     assert over == {"used_gib": round(5300 / hg.GIB, 1), "limit_gib": 4000 / hg.GIB, "as_of": "2026-11-27"}
@@ -293,6 +295,8 @@ def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) ->
     shown = page.render(home_usage=over, **context)
     assert "Your home directory holds" in shown and "<select name='profile'>" in shown
     assert "Your home directory holds" not in page.render(home_usage=None, **context)
+    assert "Servers on this hub stop 7 days after they start" in page.render(server_max_age="7 days", **context)
+    assert "Servers on this hub stop" not in page.render(server_max_age="", **context)
 
 
 # The deployed pieces -------------------------------------------------------------------------------------

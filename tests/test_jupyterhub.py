@@ -65,7 +65,7 @@ def test_github_login_per_stack(plan: Plan) -> None:
     assert "allow_all" not in github
     assert config["Authenticator"] == {"enable_auth_state": True, "admin_users": auth["adminUsers"]}
     # Named explicitly (the chart's default is dummy); the DANDI gate's extraConfig then swaps in its subclass.
-    assert config["JupyterHub"] == {"authenticator_class": "github"}
+    assert config["JupyterHub"]["authenticator_class"] == "github"
 
 
 def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
@@ -98,7 +98,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
 
 def test_without_the_gate_any_github_user_is_admitted_explicitly() -> None:
     hub = values(plan_with("staging", set_={"hub.auth.requireDandiUser": False}))["hub"]
-    assert hub["config"]["JupyterHub"] == {"authenticator_class": "github"}
+    assert hub["config"]["JupyterHub"]["authenticator_class"] == "github"
     assert hub["config"]["GitHubOAuthenticator"]["allow_all"] is True
     assert "dandi-auth" not in hub["extraConfig"]
     assert "DandiGitHubAuthenticator" not in hub["config"]
@@ -107,7 +107,7 @@ def test_without_the_gate_any_github_user_is_admitted_explicitly() -> None:
 def test_shared_password_login_where_enabled() -> None:
     plan = plan_with("staging", set_={"hub.auth": {"type": "shared-password", "adminUsers": ["satra"]}})
     config = values(plan)["hub"]["config"]
-    assert config["JupyterHub"] == {"authenticator_class": "shared-password"}
+    assert config["JupyterHub"]["authenticator_class"] == "shared-password"
     assert config["SharedPasswordAuthenticator"] == {
         "user_password": FAKE_SECRETS["dandihub:sharedPassword"],
         "admin_password": FAKE_SECRETS["dandihub:sharedAdminPassword"],
@@ -234,7 +234,10 @@ def test_privileged_user_pods_only_on_request() -> None:
 
 def test_operations_settings(plan: Plan) -> None:
     v = values(plan)
-    assert v["cull"] == {"enabled": True, "timeout": 3600, "every": 300, "maxAge": 0}
+    # Production stops every server after a week unless its stack file lifts it (maxAge: 0).
+    max_age = {"staging": 0, "prod": 7 * 24 * 3600}[plan.stack]
+    assert v["cull"] == {"enabled": True, "timeout": 3600, "every": 300, "maxAge": max_age}
+    assert v["hub"]["config"]["JupyterHub"]["template_vars"] == {"server_max_age": "7 days" if max_age else ""}
     assert v["singleuser"]["defaultUrl"] == "/lab"
     assert v["singleuser"]["startTimeout"] == 1200
     command = v["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"]
@@ -251,6 +254,12 @@ def test_operations_settings(plan: Plan) -> None:
 def test_culling_from_config() -> None:
     v = values(plan_with("staging", set_={"hub.culling": {"timeout": 7200, "every": 600}}))
     assert (v["cull"]["timeout"], v["cull"]["every"]) == (7200, 600)
+    lifted = values(plan_with("prod", set_={"hub.culling": {"maxAge": 0}}))
+    assert lifted["cull"]["maxAge"] == 0
+    assert lifted["hub"]["config"]["JupyterHub"]["template_vars"]["server_max_age"] == ""
+    longer = values(plan_with("prod", set_={"hub.culling": {"maxAge": 36 * 3600, "timeout": 7200}}))
+    assert longer["cull"]["maxAge"] == 36 * 3600 and longer["cull"]["timeout"] == 7200
+    assert longer["hub"]["config"]["JupyterHub"]["template_vars"]["server_max_age"] == "36 hours"
 
 
 def test_the_charts_single_puller_gives_way_to_one_per_group(plan: Plan) -> None:
