@@ -280,6 +280,11 @@ def test_every_alert_links_to_a_runbook_heading_that_exists(plan: Plan) -> None:
         assert rule["annotations"]["summary"].startswith(f"dandihub {plan.stack}: ")
 
 
+# The service discovery roles of Prometheus's Kubernetes discovery (prometheus/prometheus
+# discovery/kubernetes/kubernetes.go, v2.42 to v3): checked by name, since Debian's build has no such discovery.
+KUBERNETES_ROLES = {"endpoints", "endpointslice", "service", "pod", "node", "ingress"}
+
+
 def test_the_rendered_rules_and_server_config_pass_promtool_check(plan: Plan, tmp_path: Path) -> None:
     """Debian's promtool is built without Kubernetes discovery: those blocks become static targets and the
     files the pod mounts become local files; the rest is checked as Prometheus would load it."""
@@ -288,7 +293,9 @@ def test_the_rendered_rules_and_server_config_pass_promtool_check(plan: Plan, tm
 
     def local(node: Any) -> None:
         if isinstance(node, dict):
-            if node.pop("kubernetes_sd_configs", None) is not None:
+            discoveries = node.pop("kubernetes_sd_configs", None)
+            if discoveries is not None:
+                assert {d["role"] for d in discoveries} <= KUBERNETES_ROLES, discoveries
                 node["static_configs"] = [{"targets": ["discovered.invalid:9090"]}]
             for key, value in node.items():
                 if key.endswith("_file") and isinstance(value, str):
