@@ -19,13 +19,19 @@ import pytest
 import requests
 import yaml
 
-from components.alert_rules import ALERTS, PROFILE_METRIC_LABEL, modelled_cold_seconds, runbook_anchor
+from components.alert_rules import (
+    ALERTS,
+    PROFILE_METRIC_LABEL,
+    modelled_cold_seconds,
+    pending_too_short,
+    runbook_anchor,
+)
 from components.monitoring import AlertRouting, prometheus_values
-from offline.engine import Plan
+from offline.engine import Plan, run_stack
 from stackconfig.hub import PROFILE_LABEL
 from stackconfig.monitoring import RulesConfig
 from tests.charts import of_kind, pod_specs, render
-from tests.conftest import ROOT, plan_with
+from tests.conftest import ROOT, changed_config, plan_with
 from tests.hub_chain import load_hub_config
 from tests.real_hub import running_hub
 from tests.scheduling import landing_groups, node_groups
@@ -254,6 +260,22 @@ def test_slow_starts_compare_each_profile_with_the_plans_cold_time(bannered: Pla
     routing = AlertRouting("arn:aws:sns:us-east-2:123456789012:t", "us-east-2", "staging", {})
     rules = prometheus_values(staging.config.monitoring, hub, routing)["serverFiles"]["alerting_rules.yml"]
     assert "SlowServerStarts" not in {r["alert"] for g in rules["groups"] for r in g["rules"]}
+
+
+def test_a_pending_alert_shorter_than_a_cold_start_is_warned_about(plan: Plan) -> None:
+    """Each stack's Pending alert waits longer than its slowest modelled cold start (no warning in the plan);
+    one that would fire on every cold start of a profile is named."""
+    cold = modelled_cold_seconds(plan.config)
+    assert cold and not pending_too_short(plan.config.monitoring.prometheus.rules, cold)
+    assert not [w for w in plan.warnings if "pendingMinutes" in w]
+    if plan.stack != "staging":
+        return
+    # A 15 GB GPU image pulled layer after layer takes longer than a 5-minute Pending alert waits.
+    slow = changed_config("staging", set_={"nodeGroups.gpu.imagePull": "sequential",
+                                           "monitoring.prometheus.rules": {"pendingMinutes": 5}})  # fmt: skip
+    slow["dandihub:hub"]["images"]["gpu"]["sizeGb"] = 15
+    warned = [w for w in run_stack("staging", config=slow).warnings if "pendingMinutes" in w]
+    assert len(warned) == 1 and "5 minutes is shorter than profile gpu's modelled cold start" in warned[0]
 
 
 def test_kube_state_metrics_keeps_the_profile_label_the_rules_join_on(plan: Plan) -> None:
