@@ -13,6 +13,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -163,10 +164,12 @@ class RecordedRegistry(http.server.BaseHTTPRequestHandler):
     """Docker Hub's side of a pull, from the files in tests/registry/: a 401 with a bearer challenge, the
     token service, then manifests by tag or digest with their Docker-Content-Digest."""
 
-    tags = {"latest": "index-latest.json", "latest-gpu": "manifest-latest-gpu.json"}
-    by_digest = {_digest(_body(n)): n for n in ("manifest-latest-amd64.json", "manifest-latest-arm64.json")}
+    tags: ClassVar[dict[str, str]] = {"latest": "index-latest.json", "latest-gpu": "manifest-latest-gpu.json"}
+    by_digest: ClassVar[dict[str, str]] = {
+        _digest(_body(n)): n for n in ("manifest-latest-amd64.json", "manifest-latest-arm64.json")
+    }
     token = json.loads(_body("token.json"))["token"]
-    wrong_digest_for: set[str] = set()
+    wrong_digest_for: ClassVar[set[str]] = set()
 
     def log_message(self, *args: object) -> None:
         pass
