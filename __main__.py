@@ -7,6 +7,7 @@ import pulumi_aws as aws
 from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
+from components.egress_alarm import NatEgressAlarm, NatEgressAlarmArgs
 from components.helm_values import deep_merge
 from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
@@ -129,6 +130,18 @@ if config.monitoring.alerts.enabled:
         on_aws,
     )
     pulumi.export("alertsTopicArn", alerts.topic_arn)
+    if config.network.existing is None:
+        NatEgressAlarm(
+            "egress",
+            NatEgressAlarmArgs(
+                stack,
+                config.monitoring.alerts.nat_egress_daily_gb,
+                alerts.topic_arn,
+                network.nat_gateway_ids,
+                network.nat_instance_id,
+            ),
+            on_aws,
+        )
 
 pulumi.export("hubUrl", hub.url)
 pulumi.export("loadBalancerHostname", hub.load_balancer_hostname)
