@@ -18,6 +18,11 @@ def _table() -> dict[str, Any]:
     return yaml.safe_load(TABLE.read_text())
 
 
+def checked() -> str:
+    """When the table was last checked against its sources."""
+    return str(_table()["checked"])
+
+
 def known() -> tuple[str, ...]:
     return tuple(_table()["types"])
 
