@@ -49,18 +49,19 @@ class NatEgressAlarm(pulumi.ComponentResource):
     def __init__(self, name: str, args: NatEgressAlarmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dandihub:alerts:NatEgressAlarm", name, None, opts)
         metrics = egress_metrics(args)
+        ids = [f"m{i}" for i in range(len(metrics))]
         queries = [
             aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id=f"m{i}",
+                id=query_id,
                 metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
                     namespace=namespace, metric_name=metric, dimensions=dimensions, period=DAY_SECONDS, stat="Sum"
                 ),
             )
-            for i, (namespace, metric, dimensions) in enumerate(metrics)
+            for query_id, (namespace, metric, dimensions) in zip(ids, metrics, strict=True)
         ]
         total = aws.cloudwatch.MetricAlarmMetricQueryArgs(
             id="nat_bytes",
-            expression=f"SUM([{', '.join(q.id for q in queries)}])",  # type: ignore[misc]
+            expression=f"SUM([{', '.join(ids)}])",
             label="bytes through NAT in a day",
             return_data=True,
         )
