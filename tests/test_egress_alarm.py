@@ -6,12 +6,7 @@ import re
 
 from offline.engine import Plan
 from tests.conftest import ROOT, plan_with
-
-EXISTING_VPC = {
-    "vpcId": "vpc-0123456789abcdef0",
-    "publicSubnetIds": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
-    "privateSubnetIds": ["subnet-0ccccccc", "subnet-0ddddddd"],
-}
+from tests.stack_configs import EXISTING_VPC
 
 
 def egress_alarm(plan: Plan) -> dict:

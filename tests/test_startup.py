@@ -10,13 +10,8 @@ import pytest
 from offline import startup
 from offline.engine import Plan
 from stackconfig import instances
-from tests.conftest import plan_with
+from tests.stack_configs import EXISTING_VPC, config_with
 
-EXISTING_VPC = {
-    "vpcId": "vpc-0123456789abcdef0",
-    "publicSubnetIds": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
-    "privateSubnetIds": ["subnet-0ccccccc", "subnet-0ddddddd"],
-}
 BOOT = 20 + 120  # autoscaler reaction, node boot and join (stackconfig/start_timings.yaml)
 START = 10
 
@@ -46,7 +41,7 @@ def test_the_slowest_link_of_each_group_sets_its_cold_wait(prod: Plan) -> None:
 
 
 def test_sequential_pull_is_bound_by_its_unpack_rate() -> None:
-    config = plan_with("staging", set_={"nodeGroups.gpu.imagePull": "sequential"}).config
+    config = config_with("staging", {"nodeGroups.gpu.imagePull": "sequential"})
     (gpu,) = [w for w in startup.waits(config) if w.profile == "gpu"]
     assert gpu.bottleneck.name == "sequential unpack"
     assert gpu.cold_seconds == pytest.approx(BOOT + config.hub.images["gpu"].size_gb * 1000 / 72 + START)
@@ -55,7 +50,7 @@ def test_sequential_pull_is_bound_by_its_unpack_rate() -> None:
 def test_without_the_mirror_staging_waits_on_its_nat_instance_and_docker_hub_is_unknown() -> None:
     """Docker Hub publishes no rate, so the wait is unknown; but the t4g.nano NAT instance's 32 Mbit/s
     baseline alone makes a 10 GB pull take more than 40 minutes: the goal is missed whatever Docker Hub does."""
-    config = plan_with("staging", set_={"hub.dockerHubMirror": {"enabled": False}}).config
+    config = config_with("staging", {"hub.dockerHubMirror": {"enabled": False}})
     waits = {(w.profile, w.image): w for w in startup.waits(config)}
     base = waits["base", "standard"]
     assert base.cold_seconds is None and "Docker Hub (no published rate)" in base.why_unknown
@@ -68,12 +63,12 @@ def test_without_the_mirror_staging_waits_on_its_nat_instance_and_docker_hub_is_
 
 
 def test_an_existing_vpc_without_the_endpoint_sends_ecr_through_a_nat_nobody_measured() -> None:
-    config = plan_with("staging", set_={"network.existing": EXISTING_VPC}).config
+    config = config_with("staging", {"network.existing": EXISTING_VPC})
     names = [link.name for link in startup.pull(config, "user-small").links]
     assert names[:2] == ["ECR in the region", "the existing VPC's NAT"]
     assert all(w.cold_seconds is None for w in startup.waits(config))
     listed = {**EXISTING_VPC, "s3EndpointRouteTableIds": ["rtb-0aaaaaaaaaaaaaaa1"]}
-    config = plan_with("staging", set_={"network.existing": listed}).config
+    config = config_with("staging", {"network.existing": listed})
     assert all(w.cold_seconds is not None for w in startup.waits(config))
 
 
@@ -83,13 +78,13 @@ def test_the_plan_prints_the_table_its_bottlenecks_and_the_goal(staging: Plan) -
     assert "slowest link: m5a.2xlarge baseline EBS bandwidth (198 MB/s)" in text
     assert "goals: warm under 30 s; cold under 240 s for a 10 GB image, which takes" in text
     assert "201 s on user-small (slowest link: m5a.2xlarge baseline EBS bandwidth (198 MB/s)): met" in text
-    unsized = plan_with("staging", set_={"hub.images.standard.sizeGb": None}).config
+    unsized = config_with("staging", {"hub.images.standard.sizeGb": None})
     assert "cold unknown (no image size in config), parallel pull" in startup.render(unsized)
 
 
 def test_the_goal_is_missed_without_parallel_pull() -> None:
     sequential = {f"nodeGroups.{g}.imagePull": "sequential" for g in ("user-small", "workshop", "gpu")}
-    text = startup.render(plan_with("staging", set_=sequential).config)
+    text = startup.render(config_with("staging", sequential))
     assert "289 s on user-small (slowest link: sequential unpack (72 MB/s)): missed by 49 s" in text
     assert "parallel" not in text
 
