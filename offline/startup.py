@@ -163,16 +163,6 @@ def waits(config: StackConfig) -> list[Wait]:
     return found
 
 
-def profile_cold_seconds(config: StackConfig) -> dict[str, float | None]:
-    """Each profile's cold wait: the longest of its images' (None when any is unknown). For alert rules
-    that compare real start times with the model."""
-    found: dict[str, float | None] = {}
-    for w in waits(config):
-        previous = found.get(w.profile, 0.0)
-        found[w.profile] = None if previous is None or w.cold_seconds is None else max(previous, w.cold_seconds)
-    return found
-
-
 def render(config: StackConfig) -> str:
     goals = table()["goals"]
     lines = [

@@ -59,7 +59,6 @@ def test_without_the_mirror_staging_waits_on_its_nat_instance_and_docker_hub_is_
     text = startup.render(config)
     assert "at least 2650 s on user-small (slowest known link: NAT instance t4g.nano baseline network (4 MB/s)" in text
     assert "missed by at least 2410 s" in text
-    assert startup.profile_cold_seconds(config)["base"] is None
 
 
 def test_an_existing_vpc_without_the_endpoint_sends_ecr_through_a_nat_nobody_measured() -> None:
@@ -87,14 +86,6 @@ def test_the_goal_is_missed_without_parallel_pull() -> None:
     text = startup.render(config_with("staging", sequential))
     assert "289 s on user-small (slowest link: sequential unpack (72 MB/s)): missed by 49 s" in text
     assert "parallel" not in text
-
-
-def test_each_profiles_cold_wait_is_its_slowest_image(prod: Plan) -> None:
-    cold = startup.profile_cold_seconds(prod.config)
-    assert set(cold) == {p.slug for p in prod.config.hub.profiles}
-    for profile in prod.config.hub.profiles:
-        images = [w.cold_seconds for w in startup.waits(prod.config) if w.profile == profile.slug]
-        assert cold[profile.slug] == max(images)  # type: ignore[type-var]
 
 
 def test_every_figure_is_dated_with_a_unit_and_a_source_and_every_type_has_its_bandwidths() -> None:
