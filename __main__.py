@@ -1,9 +1,11 @@
 """The DANDI hub, in the order it is built: config, network, cluster, the Docker Hub mirror, storage,
-autoscaler, monitoring, home governance, hub, alerts, exports."""
+autoscaler, alerts (outside the cluster; Prometheus's alerts go to their topic too), monitoring, home
+governance, hub, exports."""
 
 import pulumi
 import pulumi_aws as aws
 
+from components.alert_rules import modelled_cold_seconds
 from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
@@ -11,7 +13,7 @@ from components.egress_alarm import NatEgressAlarm, NatEgressAlarmArgs
 from components.helm_values import deep_merge
 from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import AlertRouting, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.registry_mirror import DockerHubMirror, DockerHubMirrorArgs
 from components.storage import SharedStorage, SharedStorageArgs
@@ -68,6 +70,7 @@ storage = SharedStorage(
         config.hub.namespace,
         config.hub.pod_security_level,
         nodes,
+        efs_addon_version=config.cluster.addon_versions["aws-efs-csi-driver"],
     ),
     on_cluster,
 )
@@ -87,33 +90,7 @@ autoscaler = ClusterAutoscaler(
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=nodes)),
 )
 
-monitoring = Monitoring(
-    "monitoring",
-    MonitoringArgs(
-        config.monitoring, config.hub, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer, nodes
-    ),
-    on_cluster,
-)
-
-homes = HomeGovernance("homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name), on_cluster)
-
-hub = JupyterHub(
-    "hub",
-    JupyterHubArgs(
-        config.hub,
-        stack,
-        secrets,
-        config.node_groups,
-        storage.namespace_name,
-        storage.claim_name,
-        cluster.hub_db_storage_class,
-        depends_on=[storage, cluster.hub_db_storage, *nodes, *([mirror] if mirror else [])],
-        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
-        image_mirror=mirror.registry if mirror else None,
-    ),
-    on_cluster,
-)
-
+alert_routing: AlertRouting | None = None
 if config.monitoring.alerts.enabled:
     alerts = Alerts(
         "alerts",
@@ -130,6 +107,8 @@ if config.monitoring.alerts.enabled:
         on_aws,
     )
     pulumi.export("alertsTopicArn", alerts.topic_arn)
+    # Prometheus's alerts reach the same people, through the same topic.
+    alert_routing = AlertRouting(alerts.topic_arn, config.region, stack, modelled_cold_seconds(config))
     if config.network.existing is None:
         NatEgressAlarm(
             "egress",
@@ -142,6 +121,44 @@ if config.monitoring.alerts.enabled:
             ),
             on_aws,
         )
+
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        config.monitoring,
+        config.hub,
+        config.cluster.name,
+        cluster.oidc_provider_arn,
+        cluster.oidc_issuer,
+        nodes,
+        cloudwatch_addon_version=config.cluster.addon_versions["amazon-cloudwatch-observability"],
+        alerting=alert_routing,
+    ),
+    on_cluster,
+)
+
+homes = HomeGovernance(
+    "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
+)
+
+hub = JupyterHub(
+    "hub",
+    JupyterHubArgs(
+        config.hub,
+        stack,
+        secrets,
+        config.node_groups,
+        storage.namespace_name,
+        storage.claim_name,
+        cluster.hub_db_storage_class,
+        depends_on=[storage, cluster.hub_db_storage, *nodes, *([mirror] if mirror else [])],
+        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        first_init_containers=[homes.restore_init_container],
+        user_volumes=homes.restore_volumes,
+        image_mirror=mirror.registry if mirror else None,
+    ),
+    on_cluster,
+)
 
 pulumi.export("hubUrl", hub.url)
 pulumi.export("loadBalancerHostname", hub.load_balancer_hostname)

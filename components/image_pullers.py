@@ -9,20 +9,10 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.images import PAUSE, pulled_image
+from components.images import PAUSE
 from stackconfig.hub import HubConfig
+from stackconfig.image_refs import through_mirror
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
-
-
-def images_by_group(hub: HubConfig, mirror: str | None) -> dict[str, list[str]]:
-    """Per node group, the images of the profiles that run on it (menu order, no repeats), as pulled."""
-    found: dict[str, list[str]] = {}
-    for profile in hub.profiles:
-        for key in profile.images:
-            image = pulled_image(hub, key, mirror)
-            if image not in found.setdefault(profile.node_group, []):
-                found[profile.node_group].append(image)
-    return found
 
 
 def puller_spec(group_name: str, group: NodeGroupConfig, images: list[str]) -> dict[str, Any]:
@@ -69,8 +59,10 @@ def image_pullers(
             f"{name}-image-puller-{group_name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"image-puller-{group_name}", namespace=namespace),
             # Plain dicts, as the Kubernetes API has them.
-            spec=cast(Any, puller_spec(group_name, node_groups[group_name], images)),
+            spec=cast(
+                Any, puller_spec(group_name, node_groups[group_name], [through_mirror(i.image, mirror) for i in images])
+            ),
             opts=opts,
         )
-        for group_name, images in images_by_group(hub, mirror).items()
+        for group_name, images in hub.images_by_group().items()
     ]

@@ -20,8 +20,11 @@ from stackconfig.stack import StackConfig
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 HUB_DB_GB = 1
-# Hub down, home size, spot interruptions; plus one per user or GPU group (components/alerts.py).
-ALWAYS_ALARMS = 3
+# values/prometheus.yaml, alertmanager.persistence.size.
+ALERTMANAGER_VOLUME_GIB = 1
+# Hub down, home size, home throughput and I/O limit, spot interruptions; plus one per user or GPU group
+# (components/alerts.py).
+ALWAYS_ALARMS = 5
 
 
 def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
@@ -148,6 +151,10 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
             gb * (prices["logs_ingest_gb"] + prices["logs_storage_gb_month"] * retained_months),
         )
     )
+    if monitoring.prometheus.enabled and monitoring.prometheus.rules.enabled and monitoring.alerts.enabled:
+        # Alertmanager's pod fits the core nodes (tests/test_real_chain.py counts it); its volume is extra.
+        gib = ALERTMANAGER_VOLUME_GIB
+        lines.append(CostLine(f"Alertmanager volume ({gib} GiB gp3)", gib * prices["gp3_gb_month"]))
     if monitoring.alerts.enabled:
         alarms = ALWAYS_ALARMS + sum(1 for g in config.node_groups.values() if g.role != "core")
         lines.append(CostLine("Route 53 health check (HTTPS)", prices["route53_health_check_https_month"]))
@@ -156,7 +163,7 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
         if metrics:
             lines.append(
                 CostLine(
-                    f"NAT egress alarm ({metrics} metrics, each billed as an alarm)",
+                    f"NAT egress alarm (metric math on {metrics}, each billed as an alarm)",
                     metrics * prices["cloudwatch_alarm_month"],
                 )
             )

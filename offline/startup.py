@@ -91,7 +91,8 @@ def _route(config: StackConfig) -> Link:
         return Link("the existing VPC's NAT", None)
     if network.nat_gateways == "instance":
         kind = network.nat_instance_type
-        return Link(f"NAT instance {kind} baseline network", _mbit(kind, "networkMbps"))
+        mbps = instances.nat_network_mbps(kind)
+        return Link(f"NAT instance {kind} baseline network", None if mbps is None else mbps / 8)
     return Link("NAT gateway", figure("nat_gateway_mb_per_s"))
 
 

@@ -177,6 +177,15 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
         f"{PROJECT}:{SHARED_ADMIN_PASSWORD.key}"
     ):
         problems.append(f"{PROJECT}:{SHARED_ADMIN_PASSWORD.key}: must differ from {PROJECT}:{SHARED_PASSWORD.key}")
+    # A preview (and the offline plan) warns about the repository's stand-ins; `pulumi up` refuses them,
+    # so a stack cannot be deployed with another account's certificate or a made-up OAuth app.
+    deploying = config is not None and not pulumi.runtime.is_dry_run()
+    if deploying and config is not None:
+        problems += [
+            f"{PROJECT}:{key}: still the placeholder from the repository; `pulumi up` needs the real value "
+            "(README, First deploy)"
+            for key in placeholders(config)
+        ]
     if problems or config is None:
         raise ConfigError(problems)
     for path, message in config.warnings():
@@ -184,7 +193,7 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
     for key in placeholders(config):
         pulumi.log.warn(
             f"{PROJECT}:{key} is still the placeholder from the repository; set the real value "
-            "before `pulumi up` (README, First deploy)"
+            "before `pulumi up` (README, First deploy), which refuses it"
         )
     secret_config = pulumi.Config(PROJECT)
 
@@ -227,6 +236,13 @@ def placeholders(config: StackConfig) -> list[str]:
         if image.image.endswith(_PLACEHOLDER_DIGEST)
     ]
     return found
+
+
+def needed_secrets(config: StackConfig) -> list[SecretSpec]:
+    """The secrets this checked config calls for (the plan lists each as set or missing)."""
+    return _needed_secrets(
+        config.hub.auth.model_dump(by_alias=True), config.hub.docker_hub_mirror.model_dump(by_alias=True)
+    )
 
 
 def _section(raw: dict[str, Any], *path: str) -> dict[str, Any]:

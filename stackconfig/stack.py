@@ -8,13 +8,13 @@ Stack files hold camelCase keys under the `dandihub:` namespace (objects for str
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from stackconfig import aws_catalog, faults, kubernetes
 from stackconfig.homes import HomesConfig
-from stackconfig.hub import HubConfig
+from stackconfig.hub import PRODUCTION_MAX_AGE, HubConfig
 from stackconfig.monitoring import MonitoringConfig
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import (
@@ -122,6 +122,11 @@ class ClusterConfig(ConfigModel):
         "0.17.1", pattern=r"^\d+\.\d+\.\d+$", description="NVIDIA device plugin chart version."
     )
 
+    @property
+    def addon_versions(self) -> dict[str, str]:
+        """The EKS add-on versions of this Kubernetes minor (stackconfig/kubernetes_versions.yaml)."""
+        return kubernetes.versions()[self.kubernetes_version].addons
+
     @field_validator("kubernetes_version", mode="before")
     @classmethod
     def _quoted(cls, value: object) -> object:
@@ -133,7 +138,14 @@ class ClusterConfig(ConfigModel):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        return aws_catalog.check_in(value, tuple(kubernetes.versions()), "EKS Kubernetes version")
+        known = tuple(kubernetes.versions())
+        if value not in known:
+            raise ValueError(
+                f"{aws_catalog.not_allowed(value, known, 'EKS Kubernetes version')}. A minor missing here is "
+                "added to stackconfig/kubernetes_versions.yaml with its EKS support dates and cluster-autoscaler "
+                "patch (docs/operations.md, Upgrades)"
+            )
+        return value
 
     @field_validator("log_types")
     @classmethod
@@ -263,6 +275,22 @@ class StackConfig(ConfigModel):
     monitoring: MonitoringConfig = Field(MonitoringConfig(), description="Metrics, dashboards, logs and alerts.")
     homes: HomesConfig = Field(HomesConfig(), description="Usage, soft limit and retention of the home directories.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _production_max_age(cls, raw: Any) -> Any:
+        """A production stack stops servers after PRODUCTION_MAX_AGE unless hub.culling.maxAge says otherwise
+        (0 lifts it)."""
+        # Before validation: config values arrive as the engine passes them ("true" is a string).
+        if not isinstance(raw, dict) or str(raw.get("production")).lower() != "true":
+            return raw
+        hub = raw.get("hub")
+        if not isinstance(hub, dict):
+            return raw  # missing or malformed: the model's own errors say so
+        culling = hub.get("culling", {})
+        if not isinstance(culling, dict) or "maxAge" in culling or "max_age" in culling:
+            return raw  # set by the stack file, or malformed
+        return {**raw, "hub": {**hub, "culling": {**culling, "maxAge": PRODUCTION_MAX_AGE}}}
+
     def problems(self) -> list[tuple[str, str]]:
         """Rules that span sections, as (key path, message) pairs; empty when all hold."""
         problems = []
@@ -296,6 +324,14 @@ class StackConfig(ConfigModel):
             problems.append(("monitoring.grafana.enabled", "Grafana shows Prometheus's metrics: enable prometheus too"))
         if self.monitoring.alerts.enabled and not self.monitoring.alerts.emails:
             problems.append(("monitoring.alerts.emails", "alerts are on but nobody is told: list at least one e-mail"))
+        prometheus = self.monitoring.prometheus
+        if prometheus.enabled and prometheus.rules.enabled and not self.monitoring.alerts.enabled:
+            problems.append(
+                (
+                    "monitoring.prometheus.rules.enabled",
+                    "the rules' alerts go to the alerts' SNS topic: enable alerts, or set rules.enabled: false",
+                )
+            )
         problems += self._production_rules()
         errors, _ = self._lifecycle()
         problems += [("cluster.kubernetesVersion", e) for e in errors]
