@@ -81,11 +81,11 @@ def monitoring_monthly(plan: Plan) -> float:
         + len(plan.of_type("aws:route53/healthCheck:HealthCheck")) * PRICES["route53_health_check_https_month"]
         + len([a for a in in_component(plan, "dandihub:alerts:Alerts") if a.type.endswith("MetricAlarm")])
         * PRICES["cloudwatch_alarm_month"]
-        # A metric-math alarm is billed per metric it reads.
+        # The NAT egress alarm (its own component) is billed per metric it reads.
         + sum(
             len([q for q in a.inputs["metricQueries"] if "metric" in q])
             for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-            if "metricQueries" in a.inputs
+            if a.name == "egress-nat-egress"
         )
         * PRICES["cloudwatch_alarm_month"]
         + gb * (PRICES["logs_ingest_gb"] + PRICES["logs_storage_gb_month"] * days / 30)
