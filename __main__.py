@@ -9,6 +9,7 @@ from components.alert_rules import modelled_cold_seconds
 from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
+from components.egress_alarm import NatEgressAlarm, NatEgressAlarmArgs
 from components.helm_values import deep_merge
 from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
@@ -108,6 +109,18 @@ if config.monitoring.alerts.enabled:
     pulumi.export("alertsTopicArn", alerts.topic_arn)
     # Prometheus's alerts reach the same people, through the same topic.
     alert_routing = AlertRouting(alerts.topic_arn, config.region, stack, modelled_cold_seconds(config))
+    if config.network.existing is None:
+        NatEgressAlarm(
+            "egress",
+            NatEgressAlarmArgs(
+                stack,
+                config.monitoring.alerts.nat_egress_daily_gb,
+                alerts.topic_arn,
+                network.nat_gateway_ids,
+                network.nat_instance_id,
+            ),
+            on_aws,
+        )
 
 monitoring = Monitoring(
     "monitoring",

@@ -125,6 +125,17 @@ def nat(config: StackConfig, prices: dict[str, Any]) -> CostLine:
     )
 
 
+def nat_egress_metrics(config: StackConfig) -> int:
+    """Metrics the NAT egress alarm sums (components/egress_alarm.py): two per NAT gateway, one for a NAT
+    instance, none in an existing VPC (its NAT is not the stack's)."""
+    network = config.network
+    if network.existing:
+        return 0
+    if network.nat_gateways == "instance":
+        return 1
+    return 2 * (network.az_count if network.nat_gateways == "perAz" else 1)
+
+
 def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
     """What seeing and hearing the hub adds while idle (README, Monitoring)."""
     monitoring, lines = config.monitoring, []
@@ -148,6 +159,14 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
         alarms = ALWAYS_ALARMS + sum(1 for g in config.node_groups.values() if g.role != "core")
         lines.append(CostLine("Route 53 health check (HTTPS)", prices["route53_health_check_https_month"]))
         lines.append(CostLine(f"CloudWatch alarms x{alarms}", alarms * prices["cloudwatch_alarm_month"]))
+        metrics = nat_egress_metrics(config)
+        if metrics:
+            lines.append(
+                CostLine(
+                    f"NAT egress alarm (metric math on {metrics}, each billed as an alarm)",
+                    metrics * prices["cloudwatch_alarm_month"],
+                )
+            )
     return lines
 
 

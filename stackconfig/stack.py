@@ -77,6 +77,12 @@ class NetworkConfig(ConfigModel):
     existing: ExistingNetwork | None = Field(None, description="Use this VPC; create no network.")
 
     @property
+    def s3_endpoint(self) -> bool:
+        """Whether the private side reaches S3 through a gateway endpoint of this stack: always in a new VPC,
+        in an existing one on the route tables listed."""
+        return self.existing is None or bool(self.existing.s3_endpoint_route_table_ids)
+
+    @property
     def zone_count(self) -> int:
         """How many AZs (or, in an existing VPC, private subnets) nodes can be placed in."""
         return len(self.existing.private_subnet_ids) if self.existing else self.az_count
