@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from offline.charts import has_chart
 from offline.engine import Plan
 from tests.charts import addon_manifests, pod_specs, render
 from tests.conftest import plan_with
@@ -28,9 +29,6 @@ NO_METADATA = {
     # NVIDIA/k8s-device-plugin v0.17.1: reads the GPUs through the driver; not an AWS client.
     "DaemonSet/nvidia-device-plugin": "reads the GPUs through the driver",
 }
-# The add-ons whose charts are here (vpc-cni, kube-proxy: EKS's own host-network DaemonSets; coredns: no
-# user-node toleration).
-ADDONS = {"aws-ebs-csi-driver", "aws-efs-csi-driver", "amazon-cloudwatch-observability"}
 
 
 def user_groups(plan: Plan) -> dict[str, Any]:
@@ -41,7 +39,9 @@ def addon_specs(plan: Plan) -> dict[str, dict[str, Any]]:
     """Pod specs of the EKS add-ons' charts, rendered with the configurationValues the program sends."""
     specs = {}
     for addon in plan.of_type("aws:eks/addon:Addon"):
-        if addon.inputs["addonName"] in ADDONS:
+        # Without a chart here: vpc-cni and kube-proxy (host-network DaemonSets), coredns (no toleration
+        # of the user nodes' taint).
+        if has_chart(addon):
             specs |= pod_specs(addon_manifests(addon, plan.config.cluster.name, plan.config.region))
     return specs
 
