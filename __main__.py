@@ -12,6 +12,7 @@ from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.scratch import Scratch, ScratchArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
 from stackconfig import loader
@@ -83,6 +84,24 @@ monitoring = Monitoring(
 )
 
 homes = HomeGovernance("homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name), on_cluster)
+hub_values = deep_merge(monitoring.hub_values, homes.hub_values)
+
+if config.storage.scratch_bucket.enabled:
+    scratch = Scratch(
+        "scratch",
+        ScratchArgs(
+            config.storage.scratch_bucket,
+            config.region,
+            config.cluster.name,
+            storage.namespace_name,
+            config.hub.namespace,
+            config.production,
+            nodes,
+        ),
+        on_cluster,
+    )
+    hub_values = deep_merge(hub_values, scratch.hub_values)
+    pulumi.export("scratchBucket", scratch.bucket_name)
 
 hub = JupyterHub(
     "hub",
@@ -95,7 +114,7 @@ hub = JupyterHub(
         storage.claim_name,
         cluster.hub_db_storage_class,
         depends_on=[storage, cluster.hub_db_storage, *nodes],
-        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        extra_values=hub_values,
     ),
     on_cluster,
 )
