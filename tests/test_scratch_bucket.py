@@ -139,10 +139,13 @@ def test_the_bucket_expires_encrypts_refuses_public_access_and_outlives_the_stac
     assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
 
 
-def test_expiry_follows_config_and_the_bucket_can_be_turned_off() -> None:
-    plan = plan_with("staging", set_={"storage.scratchBucket": {"expireAfterDays": 7}})
-    (rule,) = plan.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
-    assert rule["expiration"] == {"days": 7}
+def test_expiry_follows_each_stacks_config(staging: Plan, prod: Plan) -> None:
+    for plan, days in ((staging, 14), (prod, 30)):
+        (rule,) = plan.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+        assert rule["expiration"] == {"days": days}
+
+
+def test_the_bucket_can_be_turned_off() -> None:
     off = plan_with("staging", set_={"storage.scratchBucket": {"enabled": False}})
     assert off.of_type("aws:s3/bucket:Bucket") == [] and "scratchBucket" not in off.outputs
     values = off.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["singleuser"]
