@@ -93,7 +93,8 @@ def tls_only(bucket_arn: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ScratchArgs:
-    """The bucket's settings and where user servers run: cluster, its ARN, the hub's namespace."""
+    """The bucket's settings and where user servers run: region and cluster, the hub's namespace (as an
+    Output of the namespace resource and by name), whether production protects the bucket."""
 
     config: ScratchBucketConfig
     region: str
@@ -101,7 +102,7 @@ class ScratchArgs:
     namespace: pulumi.Input[str]
     hub_namespace: str
     protect: bool
-    # The bucket may not be made before the cluster's nodes can run the Pod Identity agent.
+    # The Pod Identity agent add-on only becomes active once nodes can run it.
     nodes: Sequence[pulumi.Resource]
 
 
