@@ -1,5 +1,5 @@
 """The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, monitoring, home
-governance, hub, alerts, exports."""
+governance, scratch, hub, alerts, exports."""
 
 import pulumi
 import pulumi_aws as aws
