@@ -99,6 +99,8 @@ class ScratchArgs:
     config: ScratchBucketConfig
     region: str
     cluster_name: str
+    # The Pod Identity agent's add-on version for the cluster's minor (stackconfig/kubernetes_versions.yaml).
+    agent_version: str
     namespace: pulumi.Input[str]
     hub_namespace: str
     protect: bool
@@ -179,6 +181,7 @@ class Scratch(pulumi.ComponentResource):
             f"{name}-pod-identity-agent",
             cluster_name=args.cluster_name,
             addon_name="eks-pod-identity-agent",
+            addon_version=args.agent_version,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes)),

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from components.scratch import USER_SERVER_ACCOUNT
+from offline import core_pods
 from offline.engine import Plan
 from tests.charts import render
 from tests.conftest import ROOT, plan_with
@@ -150,6 +151,9 @@ def test_the_bucket_can_be_turned_off() -> None:
     assert off.of_type("aws:s3/bucket:Bucket") == [] and "scratchBucket" not in off.outputs
     values = off.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["singleuser"]
     assert "SCRATCH_BUCKET" not in values["extraEnv"] and "serviceAccountName" not in values
+    # Nor the Pod Identity agent, which the core-pod count then leaves out of every node.
+    assert "eks-pod-identity-agent" not in {a.inputs["addonName"] for a in off.of_type("aws:eks/addon:Addon")}
+    assert "eks-pod-identity-agent" not in {w.name for w in core_pods.eks_workloads(off)}
 
 
 def test_only_the_user_servers_account_gets_the_role(staging: Plan) -> None:
