@@ -1,6 +1,6 @@
 """The DANDI hub, in the order it is built: config, network, cluster, the Docker Hub mirror, storage,
 autoscaler, alerts (outside the cluster; Prometheus's alerts go to their topic too), monitoring, home
-governance, hub, exports."""
+governance, scratch, hub, exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -16,6 +16,7 @@ from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.monitoring import AlertRouting, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.registry_mirror import DockerHubMirror, DockerHubMirrorArgs
+from components.scratch import Scratch, ScratchArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
 from stackconfig import loader
@@ -140,6 +141,25 @@ monitoring = Monitoring(
 homes = HomeGovernance(
     "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
 )
+hub_values = deep_merge(monitoring.hub_values, homes.hub_values)
+
+if config.storage.scratch_bucket.enabled:
+    scratch = Scratch(
+        "scratch",
+        ScratchArgs(
+            config.storage.scratch_bucket,
+            config.region,
+            config.cluster.name,
+            config.cluster.addon_versions["eks-pod-identity-agent"],
+            storage.namespace_name,
+            config.hub.namespace,
+            config.production,
+            nodes,
+        ),
+        on_cluster,
+    )
+    hub_values = deep_merge(hub_values, scratch.hub_values)
+    pulumi.export("scratchBucket", scratch.bucket_name)
 
 hub = JupyterHub(
     "hub",
@@ -152,7 +172,7 @@ hub = JupyterHub(
         storage.claim_name,
         cluster.hub_db_storage_class,
         depends_on=[storage, cluster.hub_db_storage, *nodes, *([mirror] if mirror else [])],
-        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        extra_values=hub_values,
         first_init_containers=[homes.restore_init_container],
         user_volumes=homes.restore_volumes,
         image_mirror=mirror.registry if mirror else None,

@@ -143,6 +143,13 @@ SINGLEUSER_DIR = VALUES_DIR / "singleuser"
 BUSY_EXTENSION: Path = SINGLEUSER_DIR / "busy_kernels_activity.py"
 # Makes SERVER_CONFIG_DIR/extensions importable; PYTHONPATH would replace one the image sets.
 EXTENSIONS_LOADER: Path = SINGLEUSER_DIR / "jupyter_server_config.py"
+ENVIRONMENT_KERNELS: Path = SINGLEUSER_DIR / "environment_kernels.py"
+# The images' own environment: the docker-stacks images install theirs at CONDA_DIR=/opt/conda
+# (jupyter/docker-stacks@8209386 images/docker-stacks-foundation/Dockerfile), which the DANDI images build on.
+# pip reads a pip.conf at its interpreter's prefix (the "site" file) for that environment only: there it
+# installs into the user's site in the home (~/.local), which survives a restart; pip in an environment the
+# user made is unaffected.
+BASE_PIP_CONF = "/opt/conda/pip.conf"
 
 
 def server_config(hub: HubConfig) -> dict[str, Any]:
@@ -156,7 +163,11 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
     """
     culling = hub.culling
     return {
-        "ServerApp": {"jpserver_extensions": {"busy_kernels_activity": True}},
+        "ServerApp": {
+            "jpserver_extensions": {"busy_kernels_activity": True},
+            # Kernels of the environments users make, without `ipykernel install` (environment_kernels.py).
+            "kernel_spec_manager_class": "environment_kernels.EnvironmentKernelSpecManager",
+        },
         "BaseFileIdManager": {"db_path": "/tmp/jupyter-file-ids.db"},
         "SQLiteYStore": {"db_path": "/tmp/jupyter-ystore.db"},
         "NotebookNotary": NOTARY,
@@ -202,6 +213,11 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
             "mountPath": f"{SERVER_CONFIG_DIR}/extensions/busy_kernels_activity.py",
             "stringData": BUSY_EXTENSION.read_text(),
         },
+        "environment-kernels": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/extensions/environment_kernels.py",
+            "stringData": ENVIRONMENT_KERNELS.read_text(),
+        },
+        "base-environment-pip": {"mountPath": BASE_PIP_CONF, "stringData": "[install]\nuser = true\n"},
     }
 
 

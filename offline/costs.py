@@ -136,6 +136,30 @@ def nat_egress_metrics(config: StackConfig) -> int:
     return 2 * (network.az_count if network.nat_gateways == "perAz" else 1)
 
 
+def scratch_month(prices: dict[str, Any]) -> float:
+    """The scratch bucket's cost in the assumed month of use (prices.yaml, scratch_bucket_assumed_month)."""
+    use = prices["scratch_bucket_assumed_month"]
+    return (
+        use["gb_stored"] * prices["s3_standard_gb_month"]
+        + use["write_requests"] / 1000 * prices["s3_write_requests_per_1000"]
+        + use["read_requests"] / 1000 * prices["s3_read_requests_per_1000"]
+    )
+
+
+def scratch_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
+    """An empty bucket costs nothing; the line says what a month of use would."""
+    if not config.storage.scratch_bucket.enabled:
+        return []
+    use = prices["scratch_bucket_assumed_month"]
+    return [
+        CostLine(
+            f"S3 scratch as used (assumed {use['gb_stored']} GB kept, {use['write_requests'] / 1e6:g}M writes, "
+            f"{use['read_requests'] / 1e6:g}M reads: ${scratch_month(prices):.2f}/month)",
+            0.0,
+        )
+    ]
+
+
 def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
     """What seeing and hearing the hub adds while idle (README, Monitoring)."""
     monitoring, lines = config.monitoring, []
@@ -248,6 +272,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             f"{prices['efs_ia_gb_month']:.3f} IA, {prices['efs_archive_gb_month']:.3f} Archive",
             prices["efs_minimum_month"],
         ),
+        *scratch_lines(config, prices),
         *monitoring_lines(config, prices),
         *mirror_lines(config, prices),
         *warm_seat_lines(config, prices),

@@ -246,10 +246,20 @@ class EfsConfig(ConfigModel):
         return f"AFTER_{self.transition_to_ia_days}_{unit}"
 
 
+class ScratchBucketConfig(ConfigModel):
+    """Per-user cloud scratch: one S3 bucket, each user server confined to its own prefix."""
+
+    enabled: bool = Field(True, description="Create the bucket and give servers SCRATCH_BUCKET. Default true.")
+    expire_after_days: int = Field(
+        30, ge=1, le=365, description="Days after which S3 deletes an object (lifecycle rule). Default 30."
+    )
+
+
 class StorageConfig(ConfigModel):
     """Shared storage for the hub."""
 
     efs: EfsConfig = Field(EfsConfig(), description="The EFS file system.")
+    scratch_bucket: ScratchBucketConfig = Field(ScratchBucketConfig(), description="Per-user S3 scratch.")
     introspection_pod: bool = Field(False, description="A small pod mounting the share at /efs.")
 
 
