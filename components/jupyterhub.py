@@ -15,6 +15,7 @@ import pulumi_random as random
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
 from components.placeholders import placeholders, tolerations
+from stackconfig import access
 from stackconfig import kubernetes as support
 from stackconfig.hub import HubConfig, ProfileConfig
 from stackconfig.loader import Secrets
@@ -23,6 +24,8 @@ from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
+# The spawner that offers each user the profiles of their groups and enforces the groups' caps.
+ACCESS_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_access.py"
 NFS_FIXER = "nfs-fixer"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
@@ -196,6 +199,12 @@ def computed_values(
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
+    if access.load_groups(hub):
+        hub_config.setdefault("JupyterHub", {})["load_groups"] = access.load_groups(hub)
+    hub_config["DandiKubeSpawner"] = {
+        "profile_groups": access.profile_groups(hub, support.today()),
+        "group_caps": access.group_caps(hub),
+    }
     if hub.privileged_user_pods:
         # apptainer and FUSE need a privileged notebook container; the chart passes this to KubeSpawner.
         singleuser["allowPrivilegeEscalation"] = True
@@ -204,7 +213,10 @@ def computed_values(
         "hub": {
             "config": hub_config,
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
-            "extraConfig": {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {},
+            "extraConfig": {
+                "dandi-access": ACCESS_CONFIG_FILE.read_text(),
+                **({"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {}),
+            },
         },
         "proxy": {
             "secretToken": proxy_token,
@@ -263,6 +275,7 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
                     "api_url": archive.api_url,
                     "token": args.secrets.archive_tokens[archive.name],
                     "registration_url": archive.registration_url,
+                    "group": access.archive_group(archive.name),
                 }
                 for archive in auth.archives
             ]

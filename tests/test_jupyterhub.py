@@ -64,7 +64,7 @@ def test_github_login_per_stack(plan: Plan) -> None:
     assert "allow_all" not in github
     assert config["Authenticator"] == {"enable_auth_state": True, "admin_users": auth["adminUsers"]}
     # Named explicitly (the chart's default is dummy); the DANDI gate's extraConfig then swaps in its subclass.
-    assert config["JupyterHub"] == {"authenticator_class": "github"}
+    assert config["JupyterHub"]["authenticator_class"] == "github"
 
 
 def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
@@ -77,6 +77,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "api_url": "https://api-staging.dandiarchive.org/api",
             "token": token,
             "registration_url": "https://gui-staging.dandiarchive.org",
+            "group": "archive-dandi",
         }
     ]
     assert gate["prod"]["archives"] == [
@@ -86,6 +87,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "api_url": "https://api.dandiarchive.org/api",
             "token": token,
             "registration_url": "https://dandiarchive.org",
+            "group": "archive-dandi",
         }
     ]
     source = (ROOT / "values" / "jupyterhub_dandi_auth.py").read_text()
