@@ -26,19 +26,23 @@ from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.user import User
 from jupyterhub.utils import format_exception
 from kubespawner import KubeSpawner
+from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
+from components import home_governance
 from offline.engine import FAKE_SECRETS, Plan, read_stack_config
 from offline.spawner import offline_kubespawner
 from stackconfig import access, kubernetes
 from stackconfig.loader import ConfigError
 from stackconfig.nodes import NODE_GROUP_LABEL
 from tests.charts import render
-from tests.conftest import plan_with
+from tests.conftest import load_in_cluster_code, plan_with
 from tests.hub_chain import load_hub_config
 
 TODAY = kubernetes.today()
+REPORT = load_in_cluster_code(home_governance.SCRIPT)
 LINC = {
     "name": "linc",
     "displayName": "LINC",
@@ -310,6 +314,45 @@ def test_a_groups_cap_is_enforced_naming_who_uses_it_and_released_when_a_server_
     spawn(hub, "bob", "gpu")
     stop(hub, "bob")
     stop(hub, "finn")
+
+
+# The admin report ------------------------------------------------------------------------------------------
+
+
+def report_users(hub: Hub) -> list[Any]:
+    """The weekly report's users, asked of the hub's real REST API over HTTP with the report's own token
+    (its role's scopes, from the chart's config)."""
+    (service,) = [s for s in hub.app.services if s["name"] == home_governance.SERVICE]
+
+    async def ask() -> list[Any]:
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(hub.app.tornado_application)
+        server.add_sockets(sockets)
+        url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/hub/api"
+        try:
+            return list(await asyncio.to_thread(REPORT.hub_users, url, service["api_token"], lambda name: name))
+        finally:
+            server.stop()
+
+    return asyncio.run(ask())
+
+
+def test_the_admin_report_shows_use_per_group_against_the_caps(hub: Hub, grouped: Plan, tmp_path: Path) -> None:
+    spawn(hub, "ann", "gpu")
+    spawn(hub, "bob", None)  # the default profile, named as started
+    users = report_users(hub)
+    policy = REPORT.Policy(**{**home_governance.policy(grouped.config), "exempt": frozenset()})
+    (tmp_path / REPORT.HOMES / "ann").mkdir(parents=True)
+    (tmp_path / REPORT.HOMES / "ann" / "data.nwb").write_bytes(b"x" * 4096)
+    result = REPORT.report(tmp_path, users, policy, datetime.datetime.now(datetime.UTC))
+    gpu_users = result["groups"]["gpu-users"]
+    assert gpu_users["members"] == 2 and gpu_users["bytes"] == 4096
+    assert gpu_users["servers"] == {"gpu": {"users": ["ann"], "cap": 1}, "base": {"users": ["bob"], "cap": None}}
+    assert result["groups"]["archive-linc"]["servers"]["gpu"]["cap"] == 2
+    markdown = REPORT.write(tmp_path, result).with_suffix(".md").read_text()
+    assert "| gpu-users | 2 | 0.00 | base: 1, gpu: 1 of 1 |" in markdown
+    stop(hub, "ann")
+    stop(hub, "bob")
 
 
 # Config ---------------------------------------------------------------------------------------------------

@@ -138,6 +138,8 @@ class DandiKubeSpawner(KubeSpawner):
         except Exception:
             self.admitted_profile = None
             raise
+        # The profile as started, for the hub's REST API (the admin report): the default is named too.
+        self.user_options = {**self.user_options, "profile": self.admitted_profile}
 
 
 def configure(config: Any) -> None:
