@@ -19,6 +19,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import yaml
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
 from jupyterhub.crypto import CryptKeeper
@@ -35,10 +36,11 @@ from components import home_governance
 from offline.engine import FAKE_SECRETS, Plan, read_stack_config
 from offline.spawner import offline_kubespawner
 from stackconfig import access, kubernetes
+from stackconfig.hub import HubConfig
 from stackconfig.loader import ConfigError
 from stackconfig.nodes import NODE_GROUP_LABEL
 from tests.charts import render
-from tests.conftest import load_in_cluster_code, plan_with
+from tests.conftest import ROOT, load_in_cluster_code, plan_with
 from tests.hub_chain import load_hub_config
 
 TODAY = kubernetes.today()
@@ -363,6 +365,23 @@ def test_the_hub_gets_groups_caps_and_each_days_audiences(grouped: Plan) -> None
     assert access.profile_groups(hub, TODAY) == {"gpu": ["archive-linc", "gpu-users"], "workshop": ["tutorial-2026"]}
     assert "workshop" not in access.profile_groups(hub, TODAY + datetime.timedelta(days=1)), "not listed then"
     assert access.group_caps(hub) == {"gpu-users": {"gpu": 1}, "archive-linc": {"gpu": 2}}
+
+
+def test_the_runbooks_example_is_a_valid_config_that_does_what_it_says() -> None:
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    section = runbook.split("### Giving a group a profile and a cap", 1)[1]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])["dandihub:hub"]
+    hub = read_stack_config("staging")["dandihub:hub"]
+    (gpu,) = example["profiles"]
+    profiles = [{**p, "groups": gpu["groups"]} if p["slug"] == gpu["slug"] else p for p in hub["profiles"]]
+    config = HubConfig.model_validate(
+        {**hub, "auth": {**hub["auth"], "archives": [*hub["auth"]["archives"], LINC]},
+         "groups": example["groups"], "profiles": profiles}
+    )  # fmt: skip
+    assert access.access_problems(config) == []
+    assert access.group_caps(config) == {"gpu-users": {"gpu": 4}, "archive-linc": {"gpu": 2}}
+    assert access.profile_groups(config, TODAY) == {"gpu": ["archive-linc", "gpu-users"]}
+    assert access.load_groups(config)["gpu-users"] == {"users": ["alice", "bob"]}
 
 
 @pytest.mark.parametrize(
