@@ -116,17 +116,16 @@ def access_problems(hub: HubConfig) -> list[tuple[str, str]]:
                     (f"{where}.members", "the login gate sets an archive group's members at each login; list none")
                 )
         for slug in group.caps:
-            profile = profiles.get(slug)
-            if profile is None:
+            capped = profiles.get(slug)
+            if capped is None:
                 problems.append((f"{where}.caps.{slug}", f"no profile {slug!r}; profiles: {', '.join(profiles)}"))
                 continue
             events = {e.group for e in hub.events if e.profile == slug}
-            usable = profile.groups is None or name in profile.groups or name in events
-            if not usable:
+            if not (capped.groups is None or name in capped.groups or name in events):
                 problems.append(
                     (
                         f"{where}.caps.{slug}",
-                        f"group {name!r} cannot use profile {slug!r} (its groups: {', '.join(profile.groups or [])}); "
+                        f"group {name!r} cannot use profile {slug!r} (its groups: {', '.join(capped.groups or [])}); "
                         "a cap on it would never apply",
                     )
                 )
