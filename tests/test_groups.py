@@ -318,6 +318,19 @@ def test_a_groups_cap_is_enforced_naming_who_uses_it_and_released_when_a_server_
     stop(hub, "finn")
 
 
+def test_a_server_still_holds_its_seat_after_a_hub_restart(hub: Hub) -> None:
+    """The hub restarts (a config change, an upgrade) while servers run: it finds them again (KubeSpawner's
+    poll, standing in, says they run) and counts each against its group's cap by the profile it started with."""
+    spawn(hub, "ann", "gpu")
+    with cluster_stands_in():
+        hub.app = hub.start()
+    assert hub.user("ann").spawner.ready and hub.user("ann").spawner.admitted_profile is None
+    assert "in use by: ann." in refusal(hub, "bob", "gpu")
+    stop(hub, "ann")
+    spawn(hub, "bob", "gpu")
+    stop(hub, "bob")
+
+
 # The admin report ------------------------------------------------------------------------------------------
 
 
@@ -341,7 +354,8 @@ def report_users(hub: Hub) -> list[Any]:
 
 def test_the_admin_report_shows_use_per_group_against_the_caps(hub: Hub, grouped: Plan, tmp_path: Path) -> None:
     spawn(hub, "ann", "gpu")
-    spawn(hub, "bob", None)  # the default profile, named as started
+    spawn(hub, "bob", None)  # the default profile, named as started (and kept for after a hub restart)
+    assert hub.user("bob").spawner.orm_spawner.user_options == {"profile": "base"}
     users = report_users(hub)
     policy = REPORT.Policy(**{**home_governance.policy(grouped.config), "exempt": frozenset()})
     (tmp_path / REPORT.HOMES / "ann").mkdir(parents=True)

@@ -138,8 +138,11 @@ class DandiKubeSpawner(KubeSpawner):
         except Exception:
             self.admitted_profile = None
             raise
-        # The profile as started, for the hub's REST API (the admin report): the default is named too.
+        # The profile as started, for the hub's REST API (the admin report) and after a hub restart (kept in
+        # the hub's database, which JupyterHub commits once start returns): the default is named too.
         self.user_options = {**self.user_options, "profile": self.admitted_profile}
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = self.user_options
 
 
 def configure(config: Any) -> None:
