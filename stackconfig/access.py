@@ -24,8 +24,9 @@ def archive_group(archive_name: str) -> str:
 
 
 class GroupConfig(ConfigModel):
-    """A JupyterHub group. Config adds its members at each hub start (JupyterHub's load_groups: it only
-    adds); admins may add and remove members on the admin page."""
+    """A JupyterHub group. Config adds its members at each hub start (JupyterHub's load_groups only adds:
+    jupyterhub/jupyterhub@97b3154 (5.5.0): jupyterhub/app.py init_groups); admins may add and remove
+    members on the admin page."""
 
     members: list[str] = Field([], description="GitHub logins added to the group at each hub start.")
     caps: dict[DnsLabel, Annotated[int, Field(ge=0, le=1000)]] = Field(

@@ -102,7 +102,11 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
             self.record_archive_groups(user, groups)
 
     def record_archive_groups(self, user: Any, groups: list[str]) -> None:
-        """The user's archive groups become exactly `groups`; groups from config or the admin page stay."""
+        """The user's archive groups become exactly `groups`; groups from config or the admin page stay.
+
+        Not Authenticator.manage_groups: with it JupyterHub refuses load_groups and replaces all of a user's
+        groups at each login (jupyterhub/jupyterhub@97b3154 (5.5.0): jupyterhub/app.py init_groups,
+        jupyterhub/handlers/base.py auth_to_user)."""
         managed = {archive.get("group") for archive in self.archives}
         kept = [group.name for group in user.groups if group.name not in managed]
         user.sync_groups(kept + groups)
