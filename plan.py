@@ -3,6 +3,7 @@
     python -m plan staging        # one stack
     python -m plan                # every stack
     python -m plan prod --faults  # and what each fault stops, and how it recovers
+    python -m plan path/to/Pulumi.staging.yaml   # another stack file, planned as its stack
 
 It runs the real program under Pulumi's mock engine (offline/engine.py) and prints the resources
 grouped by component, with the settings that matter, and the stack's outputs. A stack config with
@@ -11,13 +12,17 @@ problems prints them and exits with status 1.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from offline import fault_table, preflight, startup
+from offline import core_pods, fault_table, preflight, startup
 from offline.costs import idle_cost
-from offline.engine import Plan, ProgramError, RecordedResource, run_stack, stacks
+from offline.engine import Plan, ProgramError, RecordedResource, read_stack_config, run_stack, stacks
+from offline.traffic import traffic
+from stackconfig.loader import PROJECT, needed_secrets
 
 
 def _tags(r: RecordedResource) -> str:
@@ -48,6 +53,13 @@ SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
     "aws:ec2/vpc:Vpc": lambda r: f"cidr={r.inputs.get('cidrBlock')}",
     "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs.get('availabilityZone')} {r.inputs.get('cidrBlock')}",
     "aws:ec2/natGateway:NatGateway": lambda r: f"in {r.inputs.get('subnetId')}",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda r: (
+        f"{r.inputs.get('vpcEndpointType')} {r.inputs.get('serviceName')} "
+        f"on {', '.join(r.inputs.get('routeTableIds', []))}"
+    ),
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": lambda r: (
+        f"{r.inputs.get('ecrRepositoryPrefix')}/ <- {r.inputs.get('upstreamRegistryUrl')}"
+    ),
     "eks:index:Cluster": lambda r: (
         f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
         f"auth={r.inputs.get('authenticationMode')} "
@@ -83,6 +95,24 @@ def _line(r: RecordedResource, depth: int) -> str:
     return f"{'  ' * depth}+ {r.type} {r.name}{'  ' + summary if summary else ''}{_options(r)}"
 
 
+def _alert_rules(plan: Plan) -> list[str]:
+    """The Prometheus alert rules the stack deploys (from the prometheus release's values), one line each."""
+    releases = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == "prometheus"]
+    values = releases[0].inputs.get("values", {}) if releases else {}
+    groups = values.get("serverFiles", {}).get("alerting_rules.yml", {}).get("groups", [])
+    if not groups:
+        return ["Prometheus alerts: none (monitoring.prometheus.rules, or the alerts topic, is off)"]
+    lines = ["Prometheus alerts (Alertmanager to the alerts topic; docs/operations.md, Prometheus alerts):"]
+    for rule in (r for g in groups for r in g["rules"]):
+        summary = rule["annotations"]["summary"].split(": ", 1)[1]
+        summary = re.sub(r"\{\{ \$labels\.(\w+) \}\}", r"<\1>", summary)
+        summary = re.sub(r"\{\{ \$value[^}]*\}\}", "<measured>", summary)
+        lines.append(f"  {rule['alert']:<20} {summary}")
+    if not any(r["alert"] == "SlowServerStarts" for g in groups for r in g["rules"]):
+        lines.append(f"  {'SlowServerStarts':<20} none: no profile has a modelled cold start (no image sizeGb)")
+    return lines
+
+
 def render(plan: Plan) -> str:
     """The plan as text: the component tree, then the outputs (secret ones masked)."""
     lines = [
@@ -105,23 +135,52 @@ def render(plan: Plan) -> str:
         shown: Any = "[secret]" if key in plan.secret_outputs else value
         lines.append(f"  {key}: {shown}")
     if plan.config is not None:
+        lines.append(render_secrets(plan))
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
+        lines.append(traffic(plan.config, plan.stack).render())
+        lines.append(core_pods.render(plan))
         lines.append(startup.render(plan.config))
+    lines += _alert_rules(plan)
     return "\n".join(lines)
+
+
+def render_secrets(plan: Plan) -> str:
+    """Each secret the stack's config needs: set (encrypted in its stack file) or missing (faked here)."""
+    lines = ["Secrets (encrypted in the stack file by `pulumi config set --secret`):"]
+    for spec in needed_secrets(plan.config):
+        key = f"{PROJECT}:{spec.key}"
+        if key in plan.faked_secrets:
+            lines.append(
+                f"  MISSING {key} ({spec.purpose}): faked for this plan; `pulumi up` refuses until "
+                f"`pulumi config set --secret {key} <value>`"
+            )
+        else:
+            lines.append(f"  set     {key} ({spec.purpose})")
+    return "\n".join(lines)
+
+
+def _stack_and_config(argument: str) -> tuple[str, dict[str, Any] | None]:
+    """A stack name, or the path of a stack file (`Pulumi.<stack>.yaml`) to plan in its place."""
+    if not argument.endswith(".yaml"):
+        return argument, None
+    path = Path(argument)
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    return stack, read_stack_config(stack, stack_file=path)
 
 
 def main(argv: list[str]) -> int:
     show_faults = "--faults" in argv
     chosen = [a for a in argv if a != "--faults"] or stacks()
-    unknown = [s for s in chosen if s not in stacks()]
+    unknown = [s for s in chosen if s not in stacks() and not (s.endswith(".yaml") and Path(s).is_file())]
     if unknown:
         print(f"no such stack: {', '.join(unknown)}; stacks: {', '.join(stacks())}", file=sys.stderr)
         return 2
     status = 0
     print(preflight.render(preflight.check()), end="\n\n")
-    for stack in chosen:
+    for argument in chosen:
+        stack, config = _stack_and_config(argument)
         try:
-            recorded = run_stack(stack)
+            recorded = run_stack(stack, config=config)
             print(render(recorded))
             if show_faults:
                 print(fault_table.render(recorded))

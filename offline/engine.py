@@ -37,6 +37,7 @@ FAKE_SECRETS: Mapping[str, str] = {
     f"{PROJECT}:dandiApiToken": "offline-fake-dandi-api-token",
     f"{PROJECT}:sharedPassword": "offline-fake-shared-password",
     f"{PROJECT}:sharedAdminPassword": "offline-fake-shared-admin-password-of-32-chars-or-more",
+    f"{PROJECT}:dockerHubAccessToken": "offline-fake-docker-hub-access-token",
 }
 
 RECURSION_LIMIT = 3000
@@ -83,6 +84,8 @@ class Plan:
     # The program's own checked config (components.config.StackConfig); None if it failed before.
     config: Any = None
     warnings: list[str] = field(default_factory=list)
+    # Secrets the stack file does not hold, given fake values so the plan runs (`pulumi up` would refuse).
+    faked_secrets: frozenset[str] = frozenset()
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -218,6 +221,18 @@ def _namespaced(key: str) -> str:
     return key if ":" in key else f"{PROJECT}:{key}"
 
 
+class _CliYamlLoader(yaml.SafeLoader):
+    """Reads a stack file as the Pulumi CLI does: go-yaml v3 hands a timestamp-like scalar to an untyped
+    value as its text (gopkg.in/yaml.v3 decode.go, `reflect.Interface` with `yaml_TIMESTAMP_TAG`), so an
+    unquoted `start: 2027-01-11` reaches the program as the string it wrote, not a date."""
+
+
+_CliYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class ProgramError(Exception):
     """The program failed; `plan` holds what it had registered by then (for a config error: nothing)."""
 
@@ -231,9 +246,10 @@ def stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
     return sorted(p.name.split(".")[1] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
-def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The config the engine would pass for `stack`: Pulumi.yaml defaults, then the stack file."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
+def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Path | None = None) -> dict[str, Any]:
+    """The config the engine would pass for `stack`: Pulumi.yaml defaults, then the stack file (by default
+    `Pulumi.<stack>.yaml`). Encrypted values stay as the CLI wrote them, `{"secure": "v1:..."}`."""
+    path = stack_file or project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stacks(project_dir))}")
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
@@ -242,9 +258,19 @@ def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
         for k, v in (project.get("config") or {}).items()
         if isinstance(v, dict) and "default" in v
     }
-    document = yaml.safe_load(path.read_text()) or {}
+    document = yaml.load(path.read_text(), Loader=_CliYamlLoader) or {}
     values.update({_namespaced(k): v for k, v in (document.get("config") or {}).items()})
     return values
+
+
+def is_encrypted(value: Any) -> bool:
+    """A value `pulumi config set --secret` wrote: `secure: <ciphertext>` (passphrase, KMS or Pulumi Cloud)."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def fake_secret(key: str) -> str:
+    """The offline stand-in for a secret: the known fakes, or one long enough for any length check."""
+    return FAKE_SECRETS.get(_namespaced(key), f"offline-fake-{key}-{'x' * 32}")
 
 
 def run_stack(
@@ -252,33 +278,46 @@ def run_stack(
     config: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
     project_dir: Path = PROJECT_DIR,
+    preview: bool = True,
 ) -> Plan:
     """Run the program for `stack` offline and return what it registered.
 
-    `config` replaces the stack file's config (defaults to `Pulumi.<stack>.yaml`); `secrets` are the
-    secret config values (defaults to fakes for every secret the program knows).
+    `config` replaces the stack file's config (defaults to `Pulumi.<stack>.yaml`). A secret encrypted in
+    it counts as set and gets a fake value (the plan cannot decrypt it). `secrets` are further secret
+    values; by default every secret the program knows is faked, and those the stack file does not hold
+    are listed in `Plan.faked_secrets`. `preview=False` runs it as `pulumi up` would (stricter: no
+    placeholders).
     """
     # The inline executor makes Pulumi's mocks pump the event loop inside a registration (mocks.py,
     # _sync_await), so the Python stack grows with the number of resources in flight; the real engine runs
     # those calls on threads. Python's default limit of 1,000 frames is too few for this program.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     values = dict(read_stack_config(stack, project_dir) if config is None else config)
-    secret_values = dict(FAKE_SECRETS if secrets is None else secrets)
-    for key, value in values.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            raise ValueError(f"{key} is encrypted in the stack file; pass its plaintext through `secrets`")
-    values.update({_namespaced(k): v for k, v in secret_values.items()})
-    secret_keys = [_namespaced(k) for k in secret_values]
+    encrypted = {_namespaced(k) for k, v in values.items() if is_encrypted(v)}
+    values = {k: v for k, v in values.items() if _namespaced(k) not in encrypted}
+    given = {_namespaced(k): v for k, v in (FAKE_SECRETS if secrets is None else secrets).items()}
+    faked = frozenset(given) - encrypted if secrets is None else frozenset()
+    secret_values = {**{k: fake_secret(k) for k in encrypted}, **given}
+    values.update(secret_values)
     return contextvars.Context().run(
         _run_isolated,
         stack,
         {k: _config_string(v) for k, v in values.items()},
-        secret_keys,
+        list(secret_values),
         project_dir,
+        faked,
+        preview,
     )
 
 
-def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path) -> Plan:
+def _run_isolated(
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    project_dir: Path,
+    faked: frozenset[str],
+    preview: bool,
+) -> Plan:
     loop = asyncio.new_event_loop()
     # Pulumi's own SDK tests run executor work inline; otherwise remote components cross loops.
     loop.set_default_executor(_InlineExecutor())
@@ -290,7 +329,7 @@ def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], pr
         pulumi.runtime.set_all_config(config, secret_keys)
         warnings = _WarningLog()
         pulumi.runtime.set_mocks(
-            cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=warnings.logger
+            cloud, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=warnings.logger
         )
         outputs: dict[str, Any] = {}
         secret_outputs: set[str] = set()
@@ -308,7 +347,13 @@ def _run_isolated(stack: str, config: dict[str, str], secret_keys: list[str], pr
         except Exception as error:
             raise ProgramError(Plan(stack, monitor.recorded, outputs, frozenset()), error) from error
         return Plan(
-            stack, monitor.recorded, outputs, frozenset(secret_outputs), program.get("config"), warnings.messages
+            stack,
+            monitor.recorded,
+            outputs,
+            frozenset(secret_outputs),
+            program.get("config"),
+            warnings.messages,
+            faked,
         )
     finally:
         loop.close()

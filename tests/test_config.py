@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
@@ -115,14 +116,6 @@ def test_project_defaults_match_the_model() -> None:
         assert spec["default"] == field.default, key
 
 
-def test_stack_files_hold_no_secret_values() -> None:
-    for stack in STACKS:
-        text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
-        assert "secure:" not in text
-        for spec in ("githubClientSecret", "dandiApiToken", "sharedPassword", "sharedAdminPassword"):
-            assert spec not in text
-
-
 def test_gpu_families_are_real_ec2_families() -> None:
     families = {t.split(".")[0] for t in aws_catalog.instance_types()}
     assert families >= aws_catalog.NVIDIA_GPU_FAMILIES
@@ -153,6 +146,9 @@ def test_committed_placeholders_are_warned_about() -> None:
         "dandihub:hub.certificateArn",
         "dandihub:hub.auth.githubClientId",
         "dandihub:monitoring.alerts.emails",
+        "dandihub:hub.images.standard.image",
+        "dandihub:hub.images.matlab.image",
+        "dandihub:hub.images.gpu.image",
     ]
 
 
@@ -161,6 +157,10 @@ def test_real_values_raise_no_placeholder_warning() -> None:
         "hub.certificateArn": "arn:aws:acm:us-east-2:278212569472:certificate/3f1c2b9e-8a41-4d7e-9c55-0b6a2e1d7f10",
         "hub.auth.githubClientId": "Ov23liAbCdEfGhIjKlMn",
         "monitoring.alerts.emails": ["dandihub-ops@dandiarchive.org"],
+        "hub.images": {
+            key: {"displayName": key, "image": f"dandiarchive/dandihub:{tag}@sha256:{'5e' * 32}", "sizeGb": 5}
+            for key, tag in (("standard", "latest"), ("matlab", "latest-matlab"), ("gpu", "latest-gpu"))
+        },
     }
     assert plan_with("prod", set_=real).warnings == []
 
@@ -187,3 +187,36 @@ def test_every_instance_type_of_the_stacks_is_in_the_instance_table() -> None:
     for stack in STACKS:
         for group in read_stack_config(stack)["dandihub:nodeGroups"].values():
             assert set(group["instanceTypes"]) <= set(instances.known())
+
+
+def test_committed_placeholders_are_refused_by_up() -> None:
+    """A preview warns (above); `pulumi up` refuses to deploy the repository's stand-ins."""
+    with pytest.raises(ProgramError) as failure:
+        run_stack("prod", preview=False)
+    message = str(failure.value)
+    for key in ("hub.certificateArn", "hub.auth.githubClientId", "monitoring.alerts.emails"):
+        assert f"dandihub:{key}: still the placeholder from the repository; `pulumi up` needs the real value" in message
+    assert failure.value.plan.resources == []
+
+
+def _staging_file_with(tmp_path: Path, hub_lines: str) -> dict:
+    text = (ROOT / "Pulumi.staging.yaml").read_text().replace("  dandihub:hub:\n", "  dandihub:hub:\n" + hub_lines)
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(text)
+    return read_stack_config("staging", stack_file=path)
+
+
+def test_an_unquoted_event_date_reads_as_the_cli_passes_it(tmp_path: Path) -> None:
+    """go-yaml hands `start: 2027-01-11` to the program as text; PyYAML made a date the engine could not
+    pass on (a traceback before)."""
+    event = "    events:\n      - {name: nwb, profile: workshop, seats: 2, start: 2027-01-11, end: 2027-01-12}\n"
+    plan = run_stack("staging", config=_staging_file_with(tmp_path, event))
+    assert plan.config.hub.events[0].start == datetime.date(2027, 1, 11)
+
+
+def test_an_impossible_unquoted_date_names_the_key(tmp_path: Path) -> None:
+    event = "    events:\n      - {name: nwb, profile: workshop, seats: 2, start: 2027-13-01, end: 2027-12-02}\n"
+    with pytest.raises(ProgramError) as failure:
+        run_stack("staging", config=_staging_file_with(tmp_path, event))
+    assert "dandihub:hub.events[0].start: " in str(failure.value)
+    assert failure.value.plan.resources == []
