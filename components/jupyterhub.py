@@ -17,6 +17,7 @@ from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
 from components.images import pulled_image
 from components.placeholders import placeholders, tolerations
+from stackconfig import access
 from stackconfig import kubernetes as support
 from stackconfig.hub import PROFILE_LABEL, HubConfig, ProfileConfig, memory_bytes
 from stackconfig.loader import Secrets
@@ -26,6 +27,8 @@ CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
 SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
+# The spawner that offers each user the profiles of their groups and enforces the groups' caps.
+ACCESS_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_access.py"
 NFS_FIXER = "nfs-fixer"
 # The node-local scratch volume of values/jupyterhub.yaml (singleuser.storage.extraVolumes).
 SCRATCH_VOLUME = "scratch"
@@ -257,6 +260,12 @@ def computed_values(
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
+    if access.load_groups(hub):
+        hub_config["JupyterHub"]["load_groups"] = access.load_groups(hub)
+    hub_config["DandiKubeSpawner"] = {
+        "profile_groups": access.profile_groups(hub, support.today()),
+        "group_caps": access.group_caps(hub),
+    }
     # The spawn page says how long a server may run at most (values/templates/spawn.html).
     template_vars = {"server_max_age": server_age_text(hub.culling.max_age)}
     if hub.banner:
@@ -271,7 +280,7 @@ def computed_values(
         "hub": {
             "config": hub_config,
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
-            "extraConfig": auth_extra_config(hub),
+            "extraConfig": {"dandi-access": ACCESS_CONFIG_FILE.read_text(), **auth_extra_config(hub)},
         },
         "proxy": {
             "secretToken": proxy_token,
@@ -349,6 +358,7 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
                     "user_lookup": archive.user_lookup,
                     "token": args.secrets.archive_tokens[archive.name],
                     "registration_url": archive.registration_url,
+                    "group": access.archive_group(archive.name),
                 }
                 for archive in auth.archives
             ]

@@ -79,6 +79,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://gui-staging.dandiarchive.org",
+            "group": "archive-dandi",
         }
     ]
     assert gate["prod"]["archives"] == [
@@ -89,6 +90,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://dandiarchive.org",
+            "group": "archive-dandi",
         }
     ]
     source = (ROOT / "values" / "jupyterhub_dandi_auth.py").read_text()
