@@ -26,6 +26,8 @@ NODE_POLICIES = {
     "ssm": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 }
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Read-only on everything but Secrets (the EKS access policies' list); for the preview roles.
+CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 NVIDIA_DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 HUB_DB_STORAGE_CLASS = "gp3"
@@ -116,18 +118,8 @@ class Cluster(pulumi.ComponentResource):
             # node_security_group_id output is that group, which EFS must admit.
             skip_default_security_groups=True,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries={
-                _entry_key(arn): eks.AccessEntryArgs(
-                    principal_arn=arn,
-                    access_policies={
-                        "cluster-admin": eks.AccessPolicyAssociationArgs(
-                            policy_arn=CLUSTER_ADMIN_POLICY,
-                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                        )
-                    },
-                )
-                for arn in config.admin_principals
-            },
+            # EKS itself gives whoever creates the cluster cluster-admin (config.created_by; never listed here).
+            access_entries=access_entries(config),
             instance_roles=[self.node_role],
             create_oidc_provider=True,
             endpoint_public_access=config.endpoint_public_access,
@@ -214,6 +206,25 @@ class Cluster(pulumi.ComponentResource):
                 values=load_values("nvidia-device-plugin"),
                 opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=nodes),
             )
+
+
+def access_entries(config: ClusterConfig) -> dict[str, eks.AccessEntryArgs]:
+    """Cluster-admin for the deploy roles and the team, read-only for the preview roles: without an entry,
+    CI's `pulumi preview` and `up` cannot reach the Kubernetes half after a person's first `up`."""
+    granted = [(arn, "cluster-admin", CLUSTER_ADMIN_POLICY) for arn in config.admin_principals]
+    granted += [(arn, "view", CLUSTER_VIEW_POLICY) for arn in config.viewer_principals]
+    return {
+        _entry_key(arn): eks.AccessEntryArgs(
+            principal_arn=arn,
+            access_policies={
+                name: eks.AccessPolicyAssociationArgs(
+                    policy_arn=policy,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                )
+            },
+        )
+        for arn, name, policy in granted
+    }
 
 
 def _entry_key(principal_arn: str) -> str:
