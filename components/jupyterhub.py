@@ -203,6 +203,10 @@ def computed_values(
     return {
         "hub": {
             "config": hub_config,
+            # An explicit member list makes the hub's admin role exactly this at every start: JupyterHub
+            # revokes admin from anyone left out (jupyterhub 5.5.0 app.py, init_role_assignment), which
+            # `admin_users` alone never does. The hub logs that both are set; the lists are the same.
+            "loadRoles": {"admin": {"users": list(hub.auth.admin_users)}},
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
             "extraConfig": {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {},
         },

@@ -142,7 +142,9 @@ def test_only_hub_admins_may_use_the_grafana_service(tmp_path: Path, staging: Pl
 
     config = load_hub_config(render(release(staging, "hub-release")), tmp_path, "dandihub")
     loaded = {r["name"]: r for r in config.JupyterHub.load_roles}
-    everyone = {**{r["name"]: r for r in roles.get_default_roles()}, **loaded}
+    # A loaded role of a default role's name is merged over it (jupyterhub app.py, init_role_creation).
+    defaults = {r["name"]: r for r in roles.get_default_roles()}
+    everyone = {**defaults, **{name: {**defaults.get(name, {}), **role} for name, role in loaded.items()}}
     granting = {
         name
         for name, role in everyone.items()
