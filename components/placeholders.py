@@ -77,7 +77,13 @@ def placeholders(
         if seats.get(profile.slug):
             k8s.apps.v1.StatefulSet(
                 f"{name}-placeholder-{profile.slug}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"placeholder-{profile.slug}", namespace=namespace),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"placeholder-{profile.slug}",
+                    namespace=namespace,
+                    # Seats wait for nodes the autoscaler is still starting; `pulumi up` must not wait with
+                    # them (it would time out after 10 minutes in the middle of an event).
+                    annotations={"pulumi.com/skipAwait": "true"},
+                ),
                 # Plain dicts, as the Kubernetes API has them.
                 spec=cast(Any, placeholder_spec(profile, node_groups[profile.node_group], seats[profile.slug])),
                 opts=opts,

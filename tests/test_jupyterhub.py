@@ -315,15 +315,15 @@ def test_warm_seats_per_profile_on_its_own_group() -> None:
     }  # fmt: skip
 
 
-EVENT = {"name": "nwb-tutorial", "profile": "workshop", "seats": 20, "start": "2026-12-07", "end": "2026-12-09"}
+EVENT = {"name": "nwb-tutorial", "profile": "workshop", "seats": 12, "start": "2026-12-07", "end": "2026-12-09"}
 
 
 @pytest.mark.parametrize(
     ("day", "seats", "listed"),
     [
         ("2026-12-06", {}, False),
-        ("2026-12-07", {"placeholder-workshop": 20}, True),
-        ("2026-12-09", {"placeholder-workshop": 20}, True),
+        ("2026-12-07", {"placeholder-workshop": 12}, True),
+        ("2026-12-09", {"placeholder-workshop": 12}, True),
         ("2026-12-10", {}, False),
     ],
 )
@@ -340,7 +340,15 @@ def test_an_events_seats_and_profile_exist_only_inside_its_dates(
 def test_an_events_seats_add_to_the_standing_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kubernetes, "today", lambda: datetime.date(2026, 12, 8))
     plan = plan_with("staging", set_={"hub.events": [EVENT], "hub.warmSeats": {"workshop": 2}})
-    assert warm_seats(plan) == {"placeholder-workshop": 22}
+    assert warm_seats(plan) == {"placeholder-workshop": 14}
+
+
+def test_up_does_not_wait_for_seats_the_autoscaler_is_still_placing() -> None:
+    """pulumi-kubernetes waits for a StatefulSet's replicas to be ready unless told to skip
+    (the `pulumi.com/skipAwait` annotation)."""
+    plan = plan_with("prod", set_={"hub.warmSeats": {"base": 2}})
+    (seats,) = plan.of_type("kubernetes:apps/v1:StatefulSet")
+    assert seats.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
 
 
 def test_escaped_home_names_drive_the_home_volume_and_the_fixer_alike() -> None:
