@@ -112,6 +112,7 @@ if config.monitoring.alerts.enabled:
             storage.file_system_id,
             cluster.placed_groups,
             cluster.node_group_asg_names,
+            hub_ready=[hub],
         ),
         on_aws,
     )

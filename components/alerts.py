@@ -34,6 +34,9 @@ class AlertsArgs:
     file_system_id: pulumi.Input[str]
     node_groups: Sequence[PlacedGroup]
     asg_names: Mapping[str, pulumi.Input[str]]
+    # The hub and its DNS record: the health check starts once they exist, not minutes into a first `up`
+    # (where it would fail until DNS points at the new hub, or watch the old hub during a migration).
+    hub_ready: Sequence[pulumi.Resource] = ()
 
 
 class Alerts(pulumi.ComponentResource):
@@ -61,7 +64,7 @@ class Alerts(pulumi.ComponentResource):
             request_interval=30,
             failure_threshold=3,
             tags={"Name": f"{prefix}-hub"},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.hub_ready)),
         )
         self._alarm(
             "hub-down",
@@ -199,14 +202,17 @@ class Alerts(pulumi.ComponentResource):
             cost_filters=[
                 aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:Stack${self._args.stack}"])
             ],
+            # AWS forecasts only after some weeks of spending history, so a new account's first weeks would be
+            # silent on FORECASTED alone; ACTUAL fires on the bill itself.
             notifications=[
                 aws.budgets.BudgetNotificationArgs(
                     comparison_operator="GREATER_THAN",
                     threshold=100,
                     threshold_type="PERCENTAGE",
-                    notification_type="FORECASTED",
+                    notification_type=kind,
                     subscriber_sns_topic_arns=[topic.arn],
                 )
+                for kind in ("ACTUAL", "FORECASTED")
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )
