@@ -96,6 +96,7 @@ hub = JupyterHub(
         cluster.hub_db_storage_class,
         depends_on=[storage, cluster.hub_db_storage, *nodes],
         extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        cost_tags=tags,
     ),
     on_cluster,
 )

@@ -157,7 +157,7 @@ class Cluster(pulumi.ComponentResource):
             for placed in self.placed_groups
         }
         self.node_group_asg_names = {n: asg_name(g) for n, g in self.node_groups.items()}
-        self._node_addons(name, config, args.node_groups)
+        self._node_addons(name, config, args.node_groups, args.cost_tags)
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -168,7 +168,9 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
-    def _node_addons(self, name: str, config: ClusterConfig, groups: dict[str, NodeGroupConfig]) -> None:
+    def _node_addons(
+        self, name: str, config: ClusterConfig, groups: dict[str, NodeGroupConfig], cost_tags: Mapping[str, str]
+    ) -> None:
         nodes = list(self.node_groups.values())
         self.ebs_csi_addon = addon_with_role(
             f"{name}-ebs-csi",
@@ -187,7 +189,14 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{HUB_DB_STORAGE_CLASS}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=HUB_DB_STORAGE_CLASS),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true"},
+            # The CSI driver makes these volumes (the hub's database, Prometheus): the provider's default tags
+            # never reach them, so each cost tag is a tagSpecification_<n> "key=value" parameter
+            # (kubernetes-sigs/aws-ebs-csi-driver pkg/driver/constants.go, TagKeyPrefix).
+            parameters={
+                "type": "gp3",
+                "encrypted": "true",
+                **{f"tagSpecification_{i}": f"{key}={value}" for i, (key, value) in enumerate(cost_tags.items(), 1)},
+            },
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ class JupyterHubArgs:
     depends_on: list[pulumi.Resource]
     # Values other components need in the hub (monitoring's services, roles and network access).
     extra_values: dict[str, Any]
+    # Kubernetes makes the load balancer, so the provider's default tags never reach it: the service asks.
+    cost_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def image_parts(reference: str) -> tuple[str, str]:
@@ -213,7 +216,16 @@ def computed_values(
         "proxy": {
             "secretToken": proxy_token,
             "https": {"hosts": [hub.domain]},
-            "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn}},
+            "service": {
+                "annotations": {
+                    "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn,
+                    # The cloud provider's tags for the load balancer it creates (cloud-provider-aws,
+                    # ServiceAnnotationLoadBalancerAdditionalTags): the bill by Stack includes it.
+                    "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags": ",".join(
+                        f"{key}={value}" for key, value in args.cost_tags.items()
+                    ),
+                }
+            },
         },
         "singleuser": singleuser,
         # Warm seats are the program's own, per profile (components/placeholders.py); the chart's single set

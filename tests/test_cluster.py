@@ -223,5 +223,18 @@ def test_ebs_csi_driver_for_the_hub_database(plan: Plan) -> None:
     ]
     gp3 = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "cluster-gp3").inputs
     assert gp3["provisioner"] == "ebs.csi.aws.com"
-    assert gp3["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert {k: v for k, v in gp3["parameters"].items() if not k.startswith("tagSpecification_")} == {
+        "type": "gp3",
+        "encrypted": "true",
+    }
     assert gp3["volumeBindingMode"] == "WaitForFirstConsumer"
+
+
+def test_the_volumes_the_csi_driver_makes_carry_the_cost_tags(plan: Plan) -> None:
+    """The hub's database and Prometheus live on the gp3 class; the driver tags what it creates with each
+    tagSpecification_<n> parameter (kubernetes-sigs/aws-ebs-csi-driver pkg/driver/constants.go)."""
+    storage_class = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "gp3")
+    tags = dict(
+        v.split("=", 1) for k, v in storage_class.inputs["parameters"].items() if k.startswith("tagSpecification_")
+    )
+    assert tags["Stack"] == plan.stack and {"Project", "Owner", "CostCenter"} <= set(tags)

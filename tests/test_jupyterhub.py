@@ -391,3 +391,12 @@ def test_the_programs_pause_image_is_the_charts_own(staging: Plan) -> None:
     (chart_set,) = of_kind(render(release(staging)), "StatefulSet", "user-placeholder")
     (pause,) = chart_set["spec"]["template"]["spec"]["containers"]
     assert pause["image"] == PAUSE
+
+
+def test_the_load_balancer_kubernetes_makes_carry_the_cost_tags(plan: Plan) -> None:
+    annotations = values(plan)["proxy"]["service"]["annotations"]
+    tags = dict(
+        t.split("=", 1)
+        for t in annotations["service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags"].split(",")
+    )
+    assert tags["Stack"] == plan.stack and {"Project", "Owner", "CostCenter"} <= set(tags)
