@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline import fault_table, preflight, startup
+from offline import fault_table, preflight, quotas, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, read_stack_config, run_stack, stacks
 from stackconfig.loader import PROJECT, needed_secrets
@@ -110,6 +110,7 @@ def render(plan: Plan) -> str:
     if plan.config is not None:
         lines.append(render_secrets(plan))
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
+        lines.append(quotas.render(plan.config))
         lines.append(startup.render(plan.config))
     return "\n".join(lines)
 
