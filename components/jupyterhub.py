@@ -344,9 +344,10 @@ class JupyterHub(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         image_pullers(name, hub, args.node_groups, args.namespace, pulumi.ResourceOptions(parent=self))
+        today = support.today()
         placeholders(
-            name, hub.profiles, hub.seats(support.today()), args.node_groups, args.namespace,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+            name, hub.profiles, hub.warm_seats, [e for e in hub.events if e.active(today)], args.node_groups,
+            args.namespace, pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )  # fmt: skip
         self.url = f"https://{hub.domain}"
         self.release_name = self.release.name
