@@ -101,6 +101,12 @@ def event_seats_spec(event: EventConfig, profile: ProfileConfig, group: NodeGrou
     }
 
 
+def _unawaited(name: str, namespace: pulumi.Input[str]) -> k8s.meta.v1.ObjectMetaArgs:
+    """Seats wait for nodes the autoscaler is still starting (and a Job is awaited until it completes,
+    which an event's does after the event): `pulumi up` must not wait with them."""
+    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, annotations={"pulumi.com/skipAwait": "true"})
+
+
 def placeholders(
     name: str,
     profiles: list[ProfileConfig],
@@ -116,12 +122,7 @@ def placeholders(
         profile = by_slug[event.profile]
         k8s.batch.v1.Job(
             f"{name}-seats-{event.name}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"seats-{event.name}",
-                namespace=namespace,
-                # A Job is awaited until it completes, which these do after the event.
-                annotations={"pulumi.com/skipAwait": "true"},
-            ),
+            metadata=_unawaited(f"seats-{event.name}", namespace),
             spec=cast(Any, event_seats_spec(event, profile, node_groups[profile.node_group])),
             opts=opts,
         )
@@ -129,13 +130,7 @@ def placeholders(
         if seats.get(profile.slug):
             k8s.apps.v1.StatefulSet(
                 f"{name}-placeholder-{profile.slug}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"placeholder-{profile.slug}",
-                    namespace=namespace,
-                    # Seats wait for nodes the autoscaler is still starting; `pulumi up` must not wait with
-                    # them (it would time out after 10 minutes in the middle of an event).
-                    annotations={"pulumi.com/skipAwait": "true"},
-                ),
+                metadata=_unawaited(f"placeholder-{profile.slug}", namespace),
                 # Plain dicts, as the Kubernetes API has them.
                 spec=cast(Any, placeholder_spec(profile, node_groups[profile.node_group], seats[profile.slug])),
                 opts=opts,
