@@ -1,17 +1,20 @@
-"""The DANDI hub, in the order it is built: config, network, cluster, storage, autoscaler, monitoring, home
-governance, hub, alerts, exports."""
+"""The DANDI hub, in the order it is built: config, network, cluster, the Docker Hub mirror, storage,
+autoscaler, alerts (outside the cluster; Prometheus's alerts go to their topic too), monitoring, home
+governance, hub, exports."""
 
 import pulumi
 import pulumi_aws as aws
 
+from components.alert_rules import modelled_cold_seconds
 from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
 from components.helm_values import deep_merge
 from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import AlertRouting, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.registry_mirror import DockerHubMirror, DockerHubMirrorArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
 from stackconfig import loader
@@ -42,6 +45,17 @@ cluster = Cluster(
 on_cluster = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.kubernetes_provider})
 nodes = list(cluster.node_groups.values())
 
+mirror = None
+if config.hub.docker_hub_mirror.enabled:
+    assert secrets.docker_hub_access_token is not None  # the config check requires it with the mirror on
+    mirror = DockerHubMirror(
+        "mirror",
+        DockerHubMirrorArgs(
+            config.hub.docker_hub_mirror, stack, config.region, secrets.docker_hub_access_token, cluster.node_role
+        ),
+        on_aws,
+    )
+
 storage = SharedStorage(
     "storage",
     SharedStorageArgs(
@@ -55,6 +69,7 @@ storage = SharedStorage(
         config.hub.namespace,
         config.hub.pod_security_level,
         nodes,
+        efs_addon_version=config.cluster.addon_versions["aws-efs-csi-driver"],
     ),
     on_cluster,
 )
@@ -74,33 +89,7 @@ autoscaler = ClusterAutoscaler(
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=nodes)),
 )
 
-monitoring = Monitoring(
-    "monitoring",
-    MonitoringArgs(
-        config.monitoring, config.hub, config.cluster.name, cluster.oidc_provider_arn, cluster.oidc_issuer, nodes
-    ),
-    on_cluster,
-)
-
-homes = HomeGovernance("homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name), on_cluster)
-
-hub = JupyterHub(
-    "hub",
-    JupyterHubArgs(
-        config.hub,
-        stack,
-        secrets,
-        config.node_groups,
-        storage.namespace_name,
-        storage.claim_name,
-        cluster.hub_db_storage_class,
-        depends_on=[storage, cluster.hub_db_storage, *nodes],
-        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
-        cost_tags=tags,
-    ),
-    on_cluster,
-)
-
+alert_routing: AlertRouting | None = None
 if config.monitoring.alerts.enabled:
     alerts = Alerts(
         "alerts",
@@ -113,11 +102,54 @@ if config.monitoring.alerts.enabled:
             storage.file_system_id,
             cluster.placed_groups,
             cluster.node_group_asg_names,
-            hub_ready=[hub],
         ),
         on_aws,
     )
     pulumi.export("alertsTopicArn", alerts.topic_arn)
+    # Prometheus's alerts reach the same people, through the same topic.
+    alert_routing = AlertRouting(alerts.topic_arn, config.region, stack, modelled_cold_seconds(config))
+
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        config.monitoring,
+        config.hub,
+        config.cluster.name,
+        cluster.oidc_provider_arn,
+        cluster.oidc_issuer,
+        nodes,
+        cloudwatch_addon_version=config.cluster.addon_versions["amazon-cloudwatch-observability"],
+        alerting=alert_routing,
+    ),
+    on_cluster,
+)
+
+homes = HomeGovernance(
+    "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
+)
+
+hub = JupyterHub(
+    "hub",
+    JupyterHubArgs(
+        config.hub,
+        stack,
+        secrets,
+        config.node_groups,
+        storage.namespace_name,
+        storage.claim_name,
+        cluster.hub_db_storage_class,
+        depends_on=[storage, cluster.hub_db_storage, *nodes, *([mirror] if mirror else [])],
+        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        first_init_containers=[homes.restore_init_container],
+        user_volumes=homes.restore_volumes,
+        image_mirror=mirror.registry if mirror else None,
+        cost_tags=tags,
+    ),
+    on_cluster,
+)
+if config.monitoring.alerts.enabled:
+    # Once the hub and its DNS record exist: earlier, the health check fails until DNS points at the hub.
+    alerts.watch_hub([hub])
 
 pulumi.export("hubUrl", hub.url)
 pulumi.export("loadBalancerHostname", hub.load_balancer_hostname)

@@ -12,14 +12,16 @@ problems prints them and exits with status 1.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline import fault_table, preflight, quotas, startup
+from offline import core_pods, fault_table, preflight, quotas, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, read_stack_config, run_stack, stacks
+from offline.traffic import traffic
 from stackconfig.loader import PROJECT, needed_secrets
 
 
@@ -51,6 +53,13 @@ SUMMARIES: dict[str, Callable[[RecordedResource], str]] = {
     "aws:ec2/vpc:Vpc": lambda r: f"cidr={r.inputs.get('cidrBlock')}",
     "aws:ec2/subnet:Subnet": lambda r: f"{r.inputs.get('availabilityZone')} {r.inputs.get('cidrBlock')}",
     "aws:ec2/natGateway:NatGateway": lambda r: f"in {r.inputs.get('subnetId')}",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda r: (
+        f"{r.inputs.get('vpcEndpointType')} {r.inputs.get('serviceName')} "
+        f"on {', '.join(r.inputs.get('routeTableIds', []))}"
+    ),
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": lambda r: (
+        f"{r.inputs.get('ecrRepositoryPrefix')}/ <- {r.inputs.get('upstreamRegistryUrl')}"
+    ),
     "eks:index:Cluster": lambda r: (
         f"name={r.inputs.get('name')} k8s={r.inputs.get('version')} "
         f"auth={r.inputs.get('authenticationMode')} "
@@ -86,6 +95,24 @@ def _line(r: RecordedResource, depth: int) -> str:
     return f"{'  ' * depth}+ {r.type} {r.name}{'  ' + summary if summary else ''}{_options(r)}"
 
 
+def _alert_rules(plan: Plan) -> list[str]:
+    """The Prometheus alert rules the stack deploys (from the prometheus release's values), one line each."""
+    releases = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == "prometheus"]
+    values = releases[0].inputs.get("values", {}) if releases else {}
+    groups = values.get("serverFiles", {}).get("alerting_rules.yml", {}).get("groups", [])
+    if not groups:
+        return ["Prometheus alerts: none (monitoring.prometheus.rules, or the alerts topic, is off)"]
+    lines = ["Prometheus alerts (Alertmanager to the alerts topic; docs/operations.md, Prometheus alerts):"]
+    for rule in (r for g in groups for r in g["rules"]):
+        summary = rule["annotations"]["summary"].split(": ", 1)[1]
+        summary = re.sub(r"\{\{ \$labels\.(\w+) \}\}", r"<\1>", summary)
+        summary = re.sub(r"\{\{ \$value[^}]*\}\}", "<measured>", summary)
+        lines.append(f"  {rule['alert']:<20} {summary}")
+    if not any(r["alert"] == "SlowServerStarts" for g in groups for r in g["rules"]):
+        lines.append(f"  {'SlowServerStarts':<20} none: no profile has a modelled cold start (no image sizeGb)")
+    return lines
+
+
 def render(plan: Plan) -> str:
     """The plan as text: the component tree, then the outputs (secret ones masked)."""
     lines = [
@@ -110,8 +137,11 @@ def render(plan: Plan) -> str:
     if plan.config is not None:
         lines.append(render_secrets(plan))
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
+        lines.append(traffic(plan.config, plan.stack).render())
+        lines.append(core_pods.render(plan))
         lines.append(quotas.render(plan.config))
         lines.append(startup.render(plan.config))
+    lines += _alert_rules(plan)
     return "\n".join(lines)
 
 

@@ -20,6 +20,26 @@ from stackconfig.monitoring import AlertsConfig
 # Route 53 publishes health-check metrics in us-east-1 only, so that alarm and its topic live there.
 HEALTH_CHECK_REGION = "us-east-1"
 RUNBOOK = "docs/operations.md, section 11 (Alerts)"
+# The AWS page that defines each alarm's metric and its dimensions. `_alarm` refuses a metric not listed
+# here; the tests check every alarm's namespace, metric and dimension names against AWS's metric catalogue.
+METRIC_DOCS = {
+    ("AWS/Route53", "HealthCheckStatus"):
+        "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-health-check-metrics.html",
+    ("AWS/EFS", "StorageBytes"): "https://docs.aws.amazon.com/efs/latest/ug/efs-metrics.html",
+    ("AWS/EFS", "MeteredIOBytes"): "https://docs.aws.amazon.com/efs/latest/ug/efs-metrics.html",
+    ("AWS/EFS", "PermittedThroughput"): "https://docs.aws.amazon.com/efs/latest/ug/efs-metrics.html",
+    ("AWS/EFS", "PercentIOLimit"): "https://docs.aws.amazon.com/efs/latest/ug/efs-metrics.html",
+    ("AWS/AutoScaling", "GroupInServiceInstances"):
+        "https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-metrics.html",
+    # MatchedEvents has no RuleName dimension; TriggeredRules does.
+    ("AWS/Events", "TriggeredRules"): "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html",
+}  # fmt: skip
+# Days the spot interruption warnings are kept in their log group (a few hundred bytes each).
+SPOT_EVENTS_RETENTION_DAYS = 90
+# The home file system near its limits: this share of its permitted throughput, or of the General Purpose
+# I/O limit, for this many minutes. Only CloudWatch knows the limits (Prometheus sees the NFS clients only).
+EFS_SATURATION_PERCENT = 80
+EFS_SATURATION_MINUTES = 15
 
 
 @dataclass(frozen=True)
@@ -34,9 +54,6 @@ class AlertsArgs:
     file_system_id: pulumi.Input[str]
     node_groups: Sequence[PlacedGroup]
     asg_names: Mapping[str, pulumi.Input[str]]
-    # The hub and its DNS record: the health check starts once they exist, not minutes into a first `up`
-    # (where it would fail until DNS points at the new hub, or watch the old hub during a migration).
-    hub_ready: Sequence[pulumi.Resource] = ()
 
 
 class Alerts(pulumi.ComponentResource):
@@ -52,9 +69,39 @@ class Alerts(pulumi.ComponentResource):
         self.alarm_names = []
         prefix = f"dandihub-{args.stack}"
         topic = self._topic(f"{name}-topic", f"{prefix}-alerts", args.region)
-        health_topic = self._topic(f"{name}-topic-health", f"{prefix}-alerts-health", HEALTH_CHECK_REGION)
+        self._health_topic = self._topic(f"{name}-topic-health", f"{prefix}-alerts-health", HEALTH_CHECK_REGION)
         config = args.config
 
+        self._alarm(
+            "home-size",
+            f"the home file system holds more than {config.home_size_gib} GiB. First: the usage report and the "
+            "largest homes (section 'Storage growth')",
+            topic,
+            namespace="AWS/EFS",
+            metric_name="StorageBytes",
+            dimensions={"FileSystemId": args.file_system_id, "StorageClass": "Total"},
+            statistic="Average",
+            period=3600,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=config.home_size_gib * 1024**3,
+            treat_missing_data="notBreaching",
+        )
+        self._efs_saturation(topic)
+        for placed in args.node_groups:
+            if placed.config.role != "core":
+                self._at_capacity(placed, topic)
+        self._budget(topic, prefix)
+        self._spot_interruptions(topic, prefix)
+        self.topic_arn = topic.arn
+        self.register_outputs({"topic_arn": self.topic_arn, "alarm_names": self.alarm_names})
+
+    def watch_hub(self, hub_ready: Sequence[pulumi.Resource]) -> None:
+        """The hub's health check and its alarm, made after `hub_ready` (the hub and its DNS record): made
+        minutes into a first `up`, they would fail (and alarm) until DNS points at the new hub, or watch the
+        old hub during a migration."""
+        args, config, prefix, name = self._args, self._args.config, f"dandihub-{self._args.stack}", self._name
+        health_topic = self._health_topic
         health_check = aws.route53.HealthCheck(
             f"{name}-hub-health",
             type="HTTPS",
@@ -64,7 +111,7 @@ class Alerts(pulumi.ComponentResource):
             request_interval=30,
             failure_threshold=3,
             tags={"Name": f"{prefix}-hub"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.hub_ready)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(hub_ready)),
         )
         self._alarm(
             "hub-down",
@@ -82,28 +129,6 @@ class Alerts(pulumi.ComponentResource):
             threshold=1,
             treat_missing_data="breaching",
         )
-        self._alarm(
-            "home-size",
-            f"the home file system holds more than {config.home_size_gib} GiB. First: the usage report and the "
-            "largest homes (section 'Storage growth')",
-            topic,
-            namespace="AWS/EFS",
-            metric_name="StorageBytes",
-            dimensions={"FileSystemId": args.file_system_id, "StorageClass": "Total"},
-            statistic="Average",
-            period=3600,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold",
-            threshold=config.home_size_gib * 1024**3,
-            treat_missing_data="notBreaching",
-        )
-        for placed in args.node_groups:
-            if placed.config.role != "core":
-                self._at_capacity(placed, topic)
-        self._budget(topic, prefix)
-        self._spot_interruptions(topic, prefix)
-        self.topic_arn = topic.arn
-        self.register_outputs({"topic_arn": self.topic_arn, "alarm_names": self.alarm_names})
 
     def _topic(self, resource: str, topic_name: str, region: str) -> aws.sns.Topic:
         topic = aws.sns.Topic(resource, name=topic_name, region=region, opts=pulumi.ResourceOptions(parent=self))
@@ -143,6 +168,11 @@ class Alerts(pulumi.ComponentResource):
         return topic
 
     def _alarm(self, key: str, what: str, topic: aws.sns.Topic, region: str | None = None, **metric: object) -> None:
+        queries = metric.get("metric_queries") or []
+        named = [(q.metric.namespace, q.metric.metric_name) for q in queries if q.metric]  # type: ignore[attr-defined]
+        for namespace, metric_name in named or [(metric["namespace"], metric["metric_name"])]:
+            if (namespace, metric_name) not in METRIC_DOCS:
+                raise KeyError(f"{namespace} {metric_name}: name its AWS page in METRIC_DOCS")
         alarm_name = f"dandihub-{self._args.stack}-{key}"
         aws.cloudwatch.MetricAlarm(
             f"{self._name}-{key}",
@@ -158,7 +188,9 @@ class Alerts(pulumi.ComponentResource):
 
     def _at_capacity(self, placed: PlacedGroup, topic: aws.sns.Topic) -> None:
         """Users wait for capacity when a group stays at its maximum. EKS-owned ASGs publish no group
-        metrics until asked, and no Pulumi resource asks; the AWS CLI does, once per ASG."""
+        metrics until asked, and no Pulumi resource asks; the AWS CLI does, once per ASG. Once asked, the
+        group publishes every minute, so missing data means the asking failed or was undone: that alarms
+        too, or a group that never reports would stay quiet forever."""
         asg = self._args.asg_names[placed.key]
         command.local.Command(
             f"{self._name}-{placed.key}-group-metrics",
@@ -176,7 +208,9 @@ class Alerts(pulumi.ComponentResource):
         self._alarm(
             f"{placed.key}-at-capacity",
             f"node group {placed.key} has been at its maximum of {placed.config.max_size} nodes for {minutes} minutes; "
-            "users may be waiting for servers. First: raise maxSize or check spot capacity (section 'Full node group')",
+            "users may be waiting for servers, or the group publishes no metrics. First: raise maxSize or check spot "
+            "capacity; if the alarm's reason says no datapoints were received, enable its group metrics (section "
+            "'Full node group')",
             topic,
             namespace="AWS/AutoScaling",
             metric_name="GroupInServiceInstances",
@@ -186,7 +220,7 @@ class Alerts(pulumi.ComponentResource):
             evaluation_periods=minutes,
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=placed.config.max_size,
-            treat_missing_data="notBreaching",
+            treat_missing_data="breaching",
         )
 
     def _budget(self, topic: aws.sns.Topic, prefix: str) -> None:
@@ -219,14 +253,52 @@ class Alerts(pulumi.ComponentResource):
 
     def _spot_interruptions(self, topic: aws.sns.Topic, prefix: str) -> None:
         """EventBridge counts the region's spot interruption warnings (their events carry only the instance
-        id, so the count is this account's and region's, staging's and prod's alike)."""
+        id, so the count is this account's and region's, staging's and prod's alike) as the rule's
+        TriggeredRules. The rule delivers each warning to a log group, so the runbook can say which instances
+        went, and the rule has a target to run (the metric counts rules that ran)."""
+        rule_name = f"{prefix}-spot-interruptions"
+        child = pulumi.ResourceOptions(parent=self)
         rule = aws.cloudwatch.EventRule(
             f"{self._name}-spot-interruptions",
-            name=f"{prefix}-spot-interruptions",
+            name=rule_name,
             event_pattern=json.dumps(
                 {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{self._name}-spot-interruption-events",
+            name=f"/aws/events/{rule_name}",
+            retention_in_days=SPOT_EVENTS_RETENTION_DAYS,
+            opts=child,
+        )
+        # EventBridge writes to a log group under the group's resource policy (one of the region's ten).
+        policy = aws.cloudwatch.LogResourcePolicy(
+            f"{self._name}-spot-interruption-events",
+            policy_name=rule_name,
+            policy_document=log_group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "EventBridgeWrites",
+                                "Effect": "Allow",
+                                "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": f"{arn}:*",
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-spot-interruptions",
+            rule=rule.name,
+            arn=log_group.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         per_hour = self._args.config.spot_interruptions_per_hour
         self._alarm(
@@ -235,12 +307,63 @@ class Alerts(pulumi.ComponentResource):
             "groups over more instance types, or move an event to the workshop group (section 'Spot interruptions')",
             topic,
             namespace="AWS/Events",
-            metric_name="MatchedEvents",
+            metric_name="TriggeredRules",
             dimensions={"RuleName": rule.name},
             statistic="Sum",
             period=3600,
             evaluation_periods=1,
             comparison_operator="GreaterThanThreshold",
             threshold=per_hour,
+            treat_missing_data="notBreaching",
+        )
+
+    def _efs_saturation(self, topic: aws.sns.Topic) -> None:
+        """Throughput used against what EFS permits (AWS's 'throughput utilization' metric math: metered bytes
+        per second over PermittedThroughput, which with elastic throughput is the write maximum), and
+        PercentIOLimit, which EFS publishes for General Purpose file systems."""
+        fs = {"FileSystemId": self._args.file_system_id}
+        minutes = EFS_SATURATION_MINUTES
+
+        def metric(name: str, stat: str) -> aws.cloudwatch.MetricAlarmMetricQueryMetricArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace="AWS/EFS", metric_name=name, dimensions=fs, stat=stat, period=60
+            )
+
+        self._alarm(
+            "home-throughput",
+            f"the home file system has used over {EFS_SATURATION_PERCENT}% of its permitted throughput for {minutes} "
+            "minutes; every server's file access slows. First: who reads or writes most (section 'Home file system "
+            "saturated')",
+            topic,
+            metric_queries=[
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(id="metered", metric=metric("MeteredIOBytes", "Sum")),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="permitted", metric=metric("PermittedThroughput", "Average")
+                ),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="utilization",
+                    expression="100 * (metered / PERIOD(metered)) / permitted",
+                    label="Throughput utilization (%)",
+                    return_data=True,
+                ),
+            ],
+            evaluation_periods=minutes,
+            comparison_operator="GreaterThanThreshold",
+            threshold=EFS_SATURATION_PERCENT,
+            treat_missing_data="notBreaching",
+        )
+        self._alarm(
+            "home-io-limit",
+            f"the home file system has been over {EFS_SATURATION_PERCENT}% of its I/O limit for {minutes} minutes; "
+            "file operations queue. First: who does many small operations (section 'Home file system saturated')",
+            topic,
+            namespace="AWS/EFS",
+            metric_name="PercentIOLimit",
+            dimensions=fs,
+            statistic="Average",
+            period=60,
+            evaluation_periods=minutes,
+            comparison_operator="GreaterThanThreshold",
+            threshold=EFS_SATURATION_PERCENT,
             treat_missing_data="notBreaching",
         )

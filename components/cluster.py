@@ -76,6 +76,7 @@ class Cluster(pulumi.ComponentResource):
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
         self.cluster_name = config.name
+        addons = config.addon_versions
 
         self.node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -131,7 +132,15 @@ class Cluster(pulumi.ComponentResource):
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
             # The chart's NetworkPolicies (hub, proxy, user servers) are inert unless the VPC CNI's
             # policy agent enforces them.
-            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+            # Prefix delegation: each ENI slot holds a /28 (16 pod IPs), and the managed node groups then let
+            # the kubelet take 110 pods: a core t4g.medium holds every core pod (about 23; 17 pods and 15 pod
+            # IPs without), at no extra cost (python -m plan, pods per core node; offline/core_pods.py).
+            vpc_cni_options=eks.VpcCniOptionsArgs(
+                enable_network_policy=True, enable_prefix_delegation=True, addon_version=addons["vpc-cni"]
+            ),
+            # Pinned per Kubernetes minor like every add-on: changing the minor upgrades them in the same `up`.
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(version=addons["coredns"]),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(version=addons["kube-proxy"]),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane_logs]),
         )
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
@@ -176,6 +185,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-ebs-csi",
             cluster_name=config.name,
             addon_name="aws-ebs-csi-driver",
+            addon_version=config.addon_versions["aws-ebs-csi-driver"],
             oidc_provider_arn=self.oidc_provider_arn,
             oidc_issuer=self.oidc_issuer,
             service_accounts=["ebs-csi-controller-sa"],

@@ -1,6 +1,7 @@
 """Governing the home directories: the usage exporter for the dashboards, the weekly report (with DANDI's
-retention policy, off until asked for), and the hub's side (a returning user's archived home moved back
-before the server starts; a notice on the spawn page over the soft limit). The code that touches files is
+retention policy, off until asked for), the restore step of every user's pod (a returning user's archived
+home moved back before the server starts, as the notebook's uid) and the hub's side (a notice on the spawn
+page over the soft limit; the hub mounts only the notices, read-only). The code that touches files is
 `values/home_governance.py`; nothing here deletes a user's file."""
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ from stackconfig.stack import StackConfig
 
 SCRIPT = VALUES_DIR / "home_governance.py"
 SPAWN_TEMPLATE = VALUES_DIR / "templates" / "spawn.html"
-# The community's exporter of per-directory size, file count and newest change (the dashboards' source).
+# The community's exporter of per-directory size, file count and newest change (the dashboards' source),
+# run through values/dirsize_exporter.py so that no home can stall or stop its walk.
 EXPORTER = "prometheus-dirsize-exporter==3.2"
+EXPORTER_SCRIPT = VALUES_DIR / "dirsize_exporter.py"
 # The report job loads only KubeSpawner's slug module, to name homes as the hub does.
 KUBESPAWNER = "jupyterhub-kubespawner==7.0.0"
 SERVICE = "home-report"
 # Exactly what the report needs from the hub: the users, their last activity and whether a server runs.
 REPORT_SCOPES = ["list:users", "read:users:name", "read:users:activity", "read:servers"]
 CORE = {"hub.jupyter.org/node-purpose": "core"}
+# Where the hub mounts admin/notices (values/home_governance.py's HUB_NOTICES).
+HUB_NOTICES = "/srv/home-notices"
+# The notebook's uid and the users' group (values/efs_layout.py gives them the rights the restore needs).
+NOTEBOOK_UID, USERS_GID = 1000, 100
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ class HomeGovernanceArgs:
     config: StackConfig
     namespace: pulumi.Input[str]
     claim_name: pulumi.Input[str]
+    # The file system's directories (components/storage.py): the exporter's read-only sub-path needs home/.
+    layout: pulumi.Resource
 
 
 def policy(config: StackConfig) -> dict[str, Any]:
@@ -61,10 +70,13 @@ class HomeGovernance(pulumi.ComponentResource):
     """The exporter, the report job, and `hub_values` for the hub release."""
 
     hub_values: dict[str, Any]
+    # The first init container of every user pod, and the volumes it needs (components/jupyterhub.py).
+    restore_init_container: dict[str, Any]
+    restore_volumes: list[dict[str, Any]]
 
     def __init__(self, name: str, args: HomeGovernanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dandihub:homes:HomeGovernance", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=[args.layout])
         config, hub = args.config, args.config.hub
         rules = json.dumps(policy(config), indent=1)
         scripts = k8s.core.v1.ConfigMap(
@@ -83,15 +95,26 @@ class HomeGovernance(pulumi.ComponentResource):
         self._exporter(name, args, child)
         self._report_job(name, args, hub, child, scripts)
         self.hub_values = self._hub(hub, args.claim_name, token.result, rules)
+        self.restore_init_container = restore_init_container(hub)
+        self.restore_volumes = [
+            {"name": "efs-root", "persistentVolumeClaim": {"claimName": args.claim_name}},
+            {"name": "home-governance", "configMap": {"name": "home-governance"}},
+        ]
         self.register_outputs({})
 
     def _exporter(self, name: str, args: HomeGovernanceArgs, opts: pulumi.ResourceOptions) -> None:
         homes = args.config.homes
         volume, mount = _efs(args.claim_name, "home", read_only=True)
         labels = {"app.kubernetes.io/name": "home-usage-exporter"}
+        script = k8s.core.v1.ConfigMap(
+            f"{name}-exporter-script",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="home-usage-exporter", namespace=args.namespace),
+            data={EXPORTER_SCRIPT.name: EXPORTER_SCRIPT.read_text()},
+            opts=opts,
+        )
         command = (
             f"{PIP} {EXPORTER} && PYTHONPATH=/tmp/py "
-            "/tmp/py/bin/dirsize-exporter "
+            f"python /opt/home-usage-exporter/{EXPORTER_SCRIPT.name} "
             f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000"
         )
         spec: dict[str, Any] = {
@@ -117,10 +140,13 @@ class HomeGovernance(pulumi.ComponentResource):
                                 "requests": {"cpu": "20m", "memory": "64Mi"},
                                 "limits": {"memory": "256Mi"},
                             },
-                            "volumeMounts": [mount],
+                            "volumeMounts": [
+                                mount,
+                                {"name": "script", "mountPath": "/opt/home-usage-exporter", "readOnly": True},
+                            ],
                         }
                     ],
-                    "volumes": [volume],
+                    "volumes": [volume, {"name": "script", "configMap": {"name": "home-usage-exporter"}}],
                 },
             },
         }
@@ -129,7 +155,7 @@ class HomeGovernance(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name="home-usage-exporter", namespace=args.namespace, labels=labels),
             # Plain dicts (as the Kubernetes API has them); typed, they would cost mypy minutes.
             spec=cast(Any, spec),
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[script])),
         )
 
     def _report_job(
@@ -202,14 +228,16 @@ class HomeGovernance(pulumi.ComponentResource):
         )  # fmt: skip
 
     def _hub(self, hub: HubConfig, claim: pulumi.Input[str], token: pulumi.Input[str], rules: str) -> dict[str, Any]:
-        """The hub mounts the share at /srv/efs (to move an archived home back), the policy and the spawn
-        template; its extraConfig installs the pre-spawn step and the soft-limit notice."""
+        """The hub mounts only admin/notices (read-only), the policy and the spawn template; its extraConfig
+        installs the soft-limit notice. No home is reachable from the hub."""
         return {
             "hub": {
                 "services": {SERVICE: {"apiToken": token}},
                 "loadRoles": {SERVICE: {"scopes": REPORT_SCOPES, "services": [SERVICE]}},
-                "extraVolumes": [{"name": "efs", "persistentVolumeClaim": {"claimName": claim}}],
-                "extraVolumeMounts": [{"name": "efs", "mountPath": "/srv/efs"}],
+                "extraVolumes": [{"name": "notices", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
+                "extraVolumeMounts": [
+                    {"name": "notices", "mountPath": HUB_NOTICES, "subPath": "admin/notices", "readOnly": True}
+                ],
                 "extraEnv": {"DANDIHUB_HOME_TEMPLATE": hub.home_sub_path},
                 "extraFiles": {
                     "home-policy": {
@@ -222,3 +250,31 @@ class HomeGovernance(pulumi.ComponentResource):
                 "extraConfig": {"home-governance": SCRIPT.read_text()},
             }
         }  # fmt: skip
+
+
+def restore_init_container(hub: HubConfig) -> dict[str, Any]:
+    """Moves a returning user's newest archive back to home/<home> before any container mounts the home (the
+    kubelet makes a sub-path only when the container that mounts it starts: kubernetes/kubernetes
+    pkg/kubelet/kubelet_pods.go, makeMounts). It runs our script, not the user's code, as the notebook's uid
+    in the users' group, unprivileged; KubeSpawner expands the home's name in its arguments. The whole file
+    system is mounted because a rename cannot cross two mounts (rename(2), EXDEV)."""
+    home = hub.home_sub_path.split("/", 1)[1]  # home/{safe_username} -> {safe_username}
+    return {
+        "name": "home-restore",
+        "image": PYTHON,
+        "command": ["python", "/opt/home-governance/home_governance.py", "restore", "/efs", home],
+        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "securityContext": {
+            "runAsUser": NOTEBOOK_UID,
+            "runAsGroup": USERS_GID,
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        "volumeMounts": [
+            {"name": "efs-root", "mountPath": "/efs"},
+            {"name": "home-governance", "mountPath": "/opt/home-governance", "readOnly": True},
+        ],
+    }

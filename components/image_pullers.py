@@ -11,18 +11,8 @@ import pulumi_kubernetes as k8s
 
 from components.images import PAUSE
 from stackconfig.hub import HubConfig
+from stackconfig.image_refs import through_mirror
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
-
-
-def images_by_group(hub: HubConfig) -> dict[str, list[str]]:
-    """Per node group, the images of the profiles that run on it (menu order, no repeats)."""
-    found: dict[str, list[str]] = {}
-    for profile in hub.profiles:
-        for key in profile.images:
-            image = hub.images[key].image
-            if image not in found.setdefault(profile.node_group, []):
-                found[profile.node_group].append(image)
-    return found
 
 
 def puller_spec(group_name: str, group: NodeGroupConfig, images: list[str]) -> dict[str, Any]:
@@ -30,10 +20,11 @@ def puller_spec(group_name: str, group: NodeGroupConfig, images: list[str]) -> d
     tolerations = [
         {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.kubernetes_effect} for t in group.all_taints
     ]
-    # Each image is an init container that exits at once: the kubelet pulls it when the node joins.
+    # Each image is an init container that exits at once: the kubelet pulls it when the node joins, and
+    # (pinned by digest) never again while the node has it.
     pulls = [
-        {"name": f"pull-{i}", "image": image, "command": ["/bin/sh", "-c", "echo pulled"],
-         "resources": {"requests": {"cpu": "0", "memory": "0"}}}
+        {"name": f"pull-{i}", "image": image, "imagePullPolicy": "IfNotPresent",
+         "command": ["/bin/sh", "-c", "echo pulled"], "resources": {"requests": {"cpu": "0", "memory": "0"}}}
         for i, image in enumerate(images)
     ]  # fmt: skip
     return {
@@ -60,6 +51,7 @@ def image_pullers(
     hub: HubConfig,
     node_groups: dict[str, NodeGroupConfig],
     namespace: pulumi.Input[str],
+    mirror: str | None,
     opts: pulumi.ResourceOptions,
 ) -> list[k8s.apps.v1.DaemonSet]:
     return [
@@ -67,8 +59,10 @@ def image_pullers(
             f"{name}-image-puller-{group_name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"image-puller-{group_name}", namespace=namespace),
             # Plain dicts, as the Kubernetes API has them.
-            spec=cast(Any, puller_spec(group_name, node_groups[group_name], images)),
+            spec=cast(
+                Any, puller_spec(group_name, node_groups[group_name], [through_mirror(i.image, mirror) for i in images])
+            ),
             opts=opts,
         )
-        for group_name, images in images_by_group(hub).items()
+        for group_name, images in hub.images_by_group().items()
     ]

@@ -74,6 +74,7 @@ def addon_with_role(
     *,
     cluster_name: str,
     addon_name: str,
+    addon_version: str,
     oidc_provider_arn: pulumi.Input[str],
     oidc_issuer: pulumi.Input[str],
     service_accounts: Sequence[str],
@@ -97,6 +98,8 @@ def addon_with_role(
         name,
         cluster_name=cluster_name,
         addon_name=addon_name,
+        # Pinned per Kubernetes minor (stackconfig/kubernetes_versions.yaml): a cluster upgrade upgrades it.
+        addon_version=addon_version,
         service_account_role_arn=role.arn,
         configuration_values=json.dumps(configuration) if configuration else None,
         resolve_conflicts_on_create="OVERWRITE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +16,20 @@ import pulumi_random as random
 
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
+from components.images import pulled_image
 from components.placeholders import placeholders, tolerations
 from stackconfig import kubernetes as support
-from stackconfig.hub import HubConfig, ProfileConfig
+from stackconfig.hub import PROFILE_LABEL, HubConfig, ProfileConfig, memory_bytes
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
 
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
+SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
 NFS_FIXER = "nfs-fixer"
+# The node-local scratch volume of values/jupyterhub.yaml (singleuser.storage.extraVolumes).
+SCRATCH_VOLUME = "scratch"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
 
@@ -43,6 +48,11 @@ class JupyterHubArgs:
     depends_on: list[pulumi.Resource]
     # Values other components need in the hub (monitoring's services, roles and network access).
     extra_values: dict[str, Any]
+    # Init containers that run before any other in every user pod (the home restore), and their volumes.
+    first_init_containers: list[dict[str, Any]] = field(default_factory=list)
+    user_volumes: list[dict[str, Any]] = field(default_factory=list)
+    # The Docker Hub mirror (<ECR registry>/<prefix>) the hub's Docker Hub images are pulled through, if any.
+    image_mirror: str | None = None
     # Kubernetes makes the load balancer, so the provider's default tags never reach it: the service asks.
     cost_tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -56,7 +66,7 @@ def image_parts(reference: str) -> tuple[str, str]:
     return repo, tag + at + digest
 
 
-def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig) -> dict[str, Any]:
+def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig, mirror: str | None) -> dict[str, Any]:
     """One KubeSpawner profile: resources, the node group it must land on, and its image choices."""
     override: dict[str, Any] = {
         "cpu_guarantee": profile.cpu.guarantee,
@@ -66,9 +76,18 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
         "node_selector": {NODE_GROUP_LABEL: profile.node_group},
         # Replaces the chart's user tolerations, so it lists every taint of the group, user one included.
         "tolerations": tolerations(group),
+        # Disk on the node: the scheduler reserves the scratch guarantee; a server writing more than its limit
+        # is evicted alone, before it fills the node and the kubelet evicts its neighbours. Bytes, so that
+        # Kubernetes (where G is 10^9) and the config (where G is 1024^3) cannot disagree.
+        "extra_resource_guarantees": {"ephemeral-storage": str(profile.disk_request_bytes)},
+        "extra_resource_limits": {"ephemeral-storage": str(profile.disk_limit_bytes)},
+        # Merged into the chart's scratch volume (KubeSpawner merges dict overrides): this profile's size.
+        "volumes": {SCRATCH_VOLUME: {"emptyDir": {"sizeLimit": str(int(memory_bytes(profile.scratch.limit)))}}},
+        # Merged into the chart's own pod labels by KubeSpawner (dict overrides merge).
+        "extra_labels": {PROFILE_LABEL: profile.slug},
     }
     if profile.gpus:
-        override["extra_resource_limits"] = {"nvidia.com/gpu": str(profile.gpus)}
+        override["extra_resource_limits"]["nvidia.com/gpu"] = str(profile.gpus)
     entry: dict[str, Any] = {
         "display_name": profile.display_name,
         "slug": profile.slug,
@@ -78,13 +97,13 @@ def profile_entry(profile: ProfileConfig, hub: HubConfig, group: NodeGroupConfig
     if profile.default:
         entry["default"] = True
     if len(profile.images) == 1 and profile.other_images is None:
-        override["image"] = hub.images[profile.images[0]].image
+        override["image"] = pulled_image(hub, profile.images[0], mirror)
     else:
-        entry["profile_options"] = {"image": image_option(profile, hub)}
+        entry["profile_options"] = {"image": image_option(profile, hub, mirror)}
     return entry
 
 
-def image_option(profile: ProfileConfig, hub: HubConfig) -> dict[str, Any]:
+def image_option(profile: ProfileConfig, hub: HubConfig, mirror: str | None) -> dict[str, Any]:
     """The image menu of a profile; with `otherImages`, a field for an unlisted image that KubeSpawner
     accepts only if it matches the pattern (so users bring their own environment, not any image)."""
     option: dict[str, Any] = {
@@ -93,7 +112,7 @@ def image_option(profile: ProfileConfig, hub: HubConfig) -> dict[str, Any]:
             key: {
                 "display_name": hub.images[key].display_name,
                 "default": i == 0,
-                "kubespawner_override": {"image": hub.images[key].image},
+                "kubespawner_override": {"image": pulled_image(hub, key, mirror)},
             }
             for i, key in enumerate(profile.images)
         },
@@ -133,7 +152,8 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
     """jupyter_server settings of every user server.
 
     SQLite over NFS locks up ("database is locked", frozen notebooks): the databases jupyter_server's file
-    ids and the collaboration store keep go to the pod's own disk. Culling means idle: kernels idle (not
+    ids, the collaboration store and nbformat's notary (trusted-notebook signatures, NOTARY_DB) keep go to
+    the pod's own disk. Culling means idle: kernels idle (not
     busy) for the hub's timeout are shut down, and a busy kernel counts as activity (busy_kernels_activity),
     so the hub's culler stops only servers that really did nothing for its timeout.
     """
@@ -142,6 +162,7 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
         "ServerApp": {"jpserver_extensions": {"busy_kernels_activity": True}},
         "BaseFileIdManager": {"db_path": "/tmp/jupyter-file-ids.db"},
         "SQLiteYStore": {"db_path": "/tmp/jupyter-ystore.db"},
+        "NotebookNotary": NOTARY,
         "MappingKernelManager": {
             "cull_idle_timeout": culling.timeout,
             "cull_interval": culling.every,
@@ -150,6 +171,12 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
         },
         "TerminalManager": {"cull_inactive_timeout": culling.timeout, "cull_interval": culling.every},
     }
+
+
+# nbformat's NotebookNotary keeps notebook signatures in SQLite, by default in the data dir on the home
+# (~/.local/share/jupyter/nbsignatures.db). Per server on its own disk: a notebook saved by its user is
+# signed again then, one trusted in an earlier server must be trusted again (File > Trust Notebook).
+NOTARY = {"db_file": "/tmp/jupyter-nbsignatures.db"}
 
 
 def server_files(hub: HubConfig) -> dict[str, Any]:
@@ -162,6 +189,12 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
         "jupyter-server-extensions-path": {
             "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_server_config.py",
             "stringData": EXTENSIONS_LOADER.read_text(),
+        },
+        # `jupyter trust` in a terminal reads jupyter_notebook_config (nbformat's TrustNotebookApp): the same
+        # signature database as the server's.
+        "jupyter-trust-config": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/jupyter_notebook_config.json",
+            "data": {"NotebookNotary": NOTARY},
         },
         # IPython's command history is SQLite too: kept per server, on the pod's disk (lost at stop).
         "ipython-config": {
@@ -176,29 +209,47 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
 
 
 def computed_values(
-    args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_init_containers: list[dict[str, Any]]
+    args: JupyterHubArgs, proxy_token: pulumi.Input[str], yaml_singleuser: dict[str, Any]
 ) -> dict[str, Any]:
-    """The values that come from config and other resources, laid over the YAML files."""
+    """The values that come from config and other resources, laid over the YAML files (whose singleuser
+    lists of init containers and volumes are extended here, since Helm replaces a list)."""
     hub = args.config
     default = next((p for p in hub.profiles if p.default), hub.profiles[0])
-    default_repo, default_tag = image_parts(hub.images[default.images[0]].image)
+    default_repo, default_tag = image_parts(pulled_image(hub, default.images[0], args.image_mirror))
     singleuser: dict[str, Any] = {
         "image": {"name": default_repo, "tag": default_tag},
         "defaultUrl": hub.default_url,
         "startTimeout": hub.start_timeout,
-        "storage": {"static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path}},
-        "initContainers": with_home_mount(yaml_init_containers, hub.home_sub_path),
-        "profileList": [profile_entry(p, hub, args.node_groups[p.node_group]) for p in hub.menu(support.today())],
+        "storage": {
+            "static": {"pvcName": args.claim_name, "subPath": hub.home_sub_path},
+            "extraVolumes": [*copy.deepcopy(yaml_singleuser["storage"]["extraVolumes"]), *args.user_volumes],
+        },
+        "initContainers": [
+            *args.first_init_containers,
+            *with_home_mount(yaml_singleuser["initContainers"], hub.home_sub_path),
+        ],
+        "profileList": [
+            profile_entry(p, hub, args.node_groups[p.node_group], args.image_mirror) for p in hub.menu(support.today())
+        ],
     }
     singleuser["extraFiles"] = server_files(hub)
     singleuser["extraEnv"] = {
         # Runtime files (kernel connection files, server info) on the pod's own disk, not on NFS.
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        # The node's metadata service is out of a user pod's reach (hop limit 1, components/node_groups.py):
+        # AWS SDKs and the CLI stop asking it at once instead of waiting out its timeouts.
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     if hub.post_start:
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
+    # The spawn page says how long a server may run at most (values/templates/spawn.html).
+    template_vars = {"server_max_age": server_age_text(hub.culling.max_age)}
+    if hub.banner:
+        # JupyterHub's page template shows `announcement` on every page, unescaped: the config is plain text.
+        template_vars["announcement"] = html.escape(hub.banner)
+    hub_config["JupyterHub"]["template_vars"] = template_vars
     if hub.privileged_user_pods:
         # apptainer and FUSE need a privileged notebook container; the chart passes this to KubeSpawner.
         singleuser["allowPrivilegeEscalation"] = True
@@ -211,7 +262,7 @@ def computed_values(
             # `admin_users` alone never does. The hub logs that both are set; the lists are the same.
             "loadRoles": {"admin": {"users": list(hub.auth.admin_users)}},
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
-            "extraConfig": {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {},
+            "extraConfig": auth_extra_config(hub),
         },
         "proxy": {
             "secretToken": proxy_token,
@@ -240,8 +291,26 @@ def computed_values(
     }
 
 
+def server_age_text(seconds: int) -> str:
+    """The culler's maxAge in words for users ('' when servers may run for ever)."""
+    if seconds == 0:
+        return ""
+    days, hours = divmod(round(seconds / 3600), 24)
+    if hours == 0:
+        return f"{days} day{'s' * (days != 1)}"
+    return f"{days * 24 + hours} hours"
+
+
 def _gated(hub: HubConfig) -> bool:
     return hub.auth.type == "github" and hub.auth.require_dandi_user
+
+
+def auth_extra_config(hub: HubConfig) -> dict[str, str]:
+    """The authenticator subclass the hub's extraConfig installs: the DANDI gate, or shared passwords that
+    normalise the login before the admin check."""
+    if hub.auth.type == "shared-password":
+        return {"shared-password": SHARED_PASSWORD_FILE.read_text()}
+    return {"dandi-auth": AUTH_CONFIG_FILE.read_text()} if _gated(hub) else {}
 
 
 def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
@@ -277,6 +346,7 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
                     "name": archive.name,
                     "display_name": archive.display_name,
                     "api_url": archive.api_url,
+                    "user_lookup": archive.user_lookup,
                     "token": args.secrets.archive_tokens[archive.name],
                     "registration_url": archive.registration_url,
                 }
@@ -310,7 +380,7 @@ class JupyterHub(pulumi.ComponentResource):
         )
         base = load_values("jupyterhub", optional=(f"jupyterhub.{args.stack}",))
         values = deep_merge(
-            deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"]["initContainers"])),
+            deep_merge(base, computed_values(args, proxy_token.result, base["singleuser"])),
             args.extra_values,
         )
         self.release = k8s.helm.v3.Release(
@@ -343,7 +413,9 @@ class JupyterHub(pulumi.ComponentResource):
                 allow_overwrite=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        image_pullers(name, hub, args.node_groups, args.namespace, pulumi.ResourceOptions(parent=self))
+        image_pullers(
+            name, hub, args.node_groups, args.namespace, args.image_mirror, pulumi.ResourceOptions(parent=self)
+        )
         today = support.today()
         placeholders(
             name, hub.profiles, hub.warm_seats, [e for e in hub.events if e.active(today)], args.node_groups,

@@ -1,10 +1,12 @@
 """Seeing the hub from inside the cluster: Prometheus (with kube-state-metrics and node-exporter) scraping the
-hub and the autoscaler, Grafana with the JupyterHub community dashboards for hub admins behind the hub's
+hub and the autoscaler and alerting on what users feel (components/alert_rules.py) through Alertmanager to
+the alerts' SNS topic, Grafana with the JupyterHub community dashboards for hub admins behind the hub's
 own domain, and every container's logs in CloudWatch Logs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.alert_rules import alerting_rules, alertmanager_config, recording_rules
+from components.container_logs import container_logs
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.images import PIP, PYTHON
-from components.irsa import addon_with_role
+from components.irsa import service_account_role
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import MonitoringConfig
 
@@ -26,11 +30,23 @@ GRAFANA_REPO = "https://grafana.github.io/helm-charts"
 DASHBOARDS_SCRIPT: Path = VALUES_DIR / "grafana_dashboards.py"
 # go-jsonnet's Python binding compiles the dashboards at Grafana's start (values/grafana_dashboards.py).
 GOJSONNET = "gojsonnet==0.22.0"
-CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
-# The log groups the CloudWatch Observability add-on writes container logs to; made here, with a retention.
-CONTAINER_LOG_GROUPS = ("application", "dataplane", "host")
 GRAFANA_PATH = "/services/grafana"
+# The labels the jupyterhub chart gives the hub pod, which the community dashboards select hub metrics by.
+HUB_POD_LABELS = {"app": "jupyterhub", "component": "hub"}
 GRAFANA_CLIENT_ID = "service-grafana"
+# The alertmanager subchart's service account in the release `prometheus` (its fullname helper).
+ALERTMANAGER_ACCOUNT = "prometheus-alertmanager"
+
+
+@dataclass(frozen=True)
+class AlertRouting:
+    """Where Prometheus's alerts go (the alerts' SNS topic, in the stack's region), for which stack, and the
+    plan's modelled cold start of each profile (components/alert_rules.py, `modelled_cold_seconds`)."""
+
+    topic_arn: pulumi.Input[str]
+    region: str
+    stack: str
+    cold_start_seconds: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -43,25 +59,57 @@ class MonitoringArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     nodes: Sequence[pulumi.Resource]
+    # The CloudWatch Observability add-on's version for the cluster's Kubernetes minor.
+    cloudwatch_addon_version: str
+    alerting: AlertRouting | None = None  # None: no alerts topic, so no rules and no Alertmanager
 
 
-def prometheus_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any]:
-    return deep_merge(
+def prometheus_values(
+    config: MonitoringConfig, hub: HubConfig, alerting: AlertRouting | None = None, role_arn: Any = None
+) -> dict[str, Any]:
+    values = deep_merge(
         load_values("prometheus"),
         {
             "server": {
                 "retention": f"{config.prometheus.retention_days}d",
                 "persistentVolume": {"size": f"{config.prometheus.volume_gib}Gi"},
             },
-            # The hub's own metrics, read with a service token that may read metrics and nothing else.
+            # The hub's own metrics, read with a service token that may read metrics and nothing else, and
+            # labelled as the community dashboards select them: the hub pod's `app` and `component` labels
+            # (the chart's) and its namespace.
             "scrapeConfigs": {
                 "jupyterhub": {
                     "enabled": True,
                     "job_name": "jupyterhub",
                     "metrics_path": "/hub/metrics",
                     "authorization": {"credentials_file": "/etc/prometheus/hub-token/token"},
-                    "static_configs": [{"targets": [f"hub.{hub.namespace}.svc:8081"]}],
+                    "static_configs": [
+                        {
+                            "targets": [f"hub.{hub.namespace}.svc:8081"],
+                            "labels": {"namespace": hub.namespace, **HUB_POD_LABELS},
+                        }
+                    ],
                 }
+            },
+        },
+    )
+    rules = config.prometheus.rules
+    if alerting is None or not rules.enabled:
+        return values
+    return deep_merge(
+        values,
+        {
+            "serverFiles": {
+                "alerting_rules.yml": alerting_rules(rules, alerting.stack, hub.namespace, alerting.cold_start_seconds),
+                "recording_rules.yml": recording_rules(hub.namespace),
+            },
+            "alertmanager": {
+                "enabled": True,
+                "serviceAccount": {
+                    "name": ALERTMANAGER_ACCOUNT,
+                    "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+                },
+                "config": alertmanager_config(rules, alerting.stack, alerting.region, alerting.topic_arn),
             },
         },
     )
@@ -148,13 +196,16 @@ class Monitoring(pulumi.ComponentResource):
             }
             for labels in self._hub_clients
         ]
-        return {
-            "hub": {
-                "services": self._services,
-                "loadRoles": self._roles,
-                "networkPolicy": {"ingress": [{"from": peers, "ports": [{"port": 8081, "protocol": "TCP"}]}]},
-            }
+        hub: dict[str, Any] = {
+            "services": self._services,
+            "loadRoles": self._roles,
+            "networkPolicy": {"ingress": [{"from": peers, "ports": [{"port": 8081, "protocol": "TCP"}]}]},
         }
+        if "prometheus" in self._services:
+            # The chart annotates the hub Service for Prometheus's annotation-based job, which scrapes without
+            # the token and gets 403 every minute; the `jupyterhub` job above scrapes it with the token.
+            hub["service"] = {"annotations": {"prometheus.io/scrape": "false"}}
+        return {"hub": hub}
 
     def _secret(
         self, resource: str, secret: str, data: dict[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
@@ -189,14 +240,42 @@ class Monitoring(pulumi.ComponentResource):
     def _prometheus(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         token = self._token(f"{name}-prometheus-hub-token")
         self._secret(f"{name}-prometheus-hub-token", "prometheus-hub-token", {"token": token.result}, opts)
+        alerting = args.alerting is not None and args.config.prometheus.rules.enabled
+        role_arn = self._alertmanager_role(name, args) if alerting else None
         self._release(
             f"{name}-prometheus", "prometheus", args.config.prometheus.chart_version, PROMETHEUS_REPO,
-            prometheus_values(args.config, args.hub), args, opts,
+            prometheus_values(args.config, args.hub, args.alerting, role_arn), args, opts,
         )  # fmt: skip
         self._services["prometheus"] = {"apiToken": token.result}
         # Exactly what scraping needs.
         self._roles["prometheus"] = {"scopes": ["read:metrics"], "services": ["prometheus"]}
         self._hub_clients.append({"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"})
+
+    def _alertmanager_role(self, name: str, args: MonitoringArgs) -> pulumi.Output[str]:
+        """Alertmanager's own identity: it may publish to the alerts topic and do nothing else."""
+        assert args.alerting is not None
+        policy = aws.iam.Policy(
+            f"{name}-alertmanager-publish",
+            policy=pulumi.Output.from_input(args.alerting.topic_arn).apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": arn}],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        role = service_account_role(
+            f"{name}-alertmanager",
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            namespace=NAMESPACE,
+            service_accounts=[ALERTMANAGER_ACCOUNT],
+            policy_arns={"publish": policy.arn},
+            parent=self,
+        )
+        return role.arn
 
     def _grafana(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         admin = self._token(f"{name}-grafana-admin")
@@ -235,29 +314,13 @@ class Monitoring(pulumi.ComponentResource):
         self._hub_clients.append({"app.kubernetes.io/name": "grafana"})
 
     def _container_logs(self, name: str, args: MonitoringArgs) -> None:
-        retention = args.config.logs.retention_days
-        groups = [
-            aws.cloudwatch.LogGroup(
-                f"{name}-logs-{kind}",
-                name=f"/aws/containerinsights/{args.cluster_name}/{kind}",
-                retention_in_days=retention,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for kind in CONTAINER_LOG_GROUPS
-        ]
-        addon_with_role(
-            f"{name}-cloudwatch",
+        container_logs(
+            name,
             cluster_name=args.cluster_name,
-            addon_name="amazon-cloudwatch-observability",
+            addon_version=args.cloudwatch_addon_version,
+            retention_days=args.config.logs.retention_days,
             oidc_provider_arn=args.oidc_provider_arn,
             oidc_issuer=args.oidc_issuer,
-            namespace="amazon-cloudwatch",
-            service_accounts=["cloudwatch-agent"],
-            policy_arn=CLOUDWATCH_AGENT_POLICY,
-            # Container logs only (Fluent Bit, 50m/25Mi per node); not the CloudWatch agent, whose Container
-            # Insights metrics bill per metric (Prometheus has them) and which asks 250m/128Mi of every node.
-            # Keys of the add-on's chart (aws-observability/helm-charts, amazon-cloudwatch-observability).
-            configuration={"containerLogs": {"enabled": True}, "agent": {"enabled": False}},
-            nodes=[*args.nodes, *groups],
+            nodes=args.nodes,
             parent=self,
         )

@@ -1,8 +1,10 @@
-"""The VPC: a public and a private subnet in each AZ, NAT for the private side, load-balancer tags."""
+"""The VPC: a public and a private subnet in each AZ, NAT for the private side, an S3 gateway endpoint on
+the private route tables, load-balancer tags."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -38,6 +40,9 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: pulumi.Output[list[str]]
     private_subnets: dict[str, pulumi.Output[str]]
     availability_zones: list[str]
+    # What carries the private side's traffic out (watched by the egress alarm): none in an existing VPC.
+    nat_gateway_ids: list[pulumi.Output[str]]
+    nat_instance_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dandihub:network:Network", name, None, opts)
@@ -48,6 +53,10 @@ class Network(pulumi.ComponentResource):
             self.private_subnet_ids = pulumi.Output.from_input(existing.private_subnet_ids)
             self.private_subnets = {s: pulumi.Output.from_input(s) for s in existing.private_subnet_ids}
             self.availability_zones = []
+            self.nat_gateway_ids = []
+            self.nat_instance_id = None
+            if existing.s3_endpoint_route_table_ids:
+                self._s3_endpoint(name, existing.vpc_id, existing.s3_endpoint_route_table_ids, args.region)
         else:
             self._build(name, args)
         self.register_outputs(
@@ -99,6 +108,7 @@ class Network(pulumi.ComponentResource):
 
         public: list[aws.ec2.Subnet] = []
         private: list[aws.ec2.Subnet] = []
+        private_routes: list[aws.ec2.RouteTable] = []
         nats: dict[str, aws.ec2.NatGateway] = {}
         nat_box: aws.ec2.Instance | None = None
         self.private_subnets = {}
@@ -117,6 +127,7 @@ class Network(pulumi.ComponentResource):
                 routes = self._route_table(
                     f"{name}-private-{zone}", vpc, network_interface_id=nat_box.primary_network_interface_id
                 )
+                private_routes.append(routes)
                 private.append(subnet("private", zone, private_cidr, "kubernetes.io/role/internal-elb", routes))
                 self.private_subnets[zone] = private[-1].id
                 continue
@@ -134,12 +145,33 @@ class Network(pulumi.ComponentResource):
             # With a single NAT gateway every AZ's private traffic leaves through the first one.
             nat = nats.get(zone) or next(iter(nats.values()))
             routes = self._route_table(f"{name}-private-{zone}", vpc, nat_gateway_id=nat.id)
+            private_routes.append(routes)
             private.append(subnet("private", zone, private_cidr, "kubernetes.io/role/internal-elb", routes))
             self.private_subnets[zone] = private[-1].id
+        self._s3_endpoint(name, vpc.id, [t.id for t in private_routes], args.region)
+        self.nat_gateway_ids = [n.id for n in nats.values()]
+        self.nat_instance_id = nat_box.id if nat_box else None
         self.vpc = vpc
         self.vpc_id = vpc.id
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
+
+    def _s3_endpoint(
+        self, name: str, vpc_id: pulumi.Input[str], route_table_ids: Sequence[pulumi.Input[str]], region: str
+    ) -> aws.ec2.VpcEndpoint:
+        """S3 in the region, off NAT: the endpoint adds a route to S3's prefix list to each private table, so
+        archive reads (the DANDI bucket is in the stacks' region) and ECR's image layers (served from S3)
+        neither pay NAT processing nor queue behind a NAT instance. A gateway endpoint is free. Pods still
+        reach S3's public addresses, which the user servers' NetworkPolicy allows (nonPrivateIPs)."""
+        return aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc_id,
+            service_name=f"com.amazonaws.{region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=route_table_ids,
+            tags={"Name": f"{name}-s3"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _route_table(self, name: str, vpc: aws.ec2.Vpc, **default_route: pulumi.Input[str]) -> aws.ec2.RouteTable:
         """A route table whose default route goes to the given gateway (internet or NAT)."""

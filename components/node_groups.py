@@ -51,6 +51,15 @@ PARALLEL_PULL: dict[str, Any] = {
 }
 
 
+# IMDSv2 hop limit per role. Groups that run user servers: 1. The VPC CNI's policy agent, in its default
+# standard mode, lets a new pod send anything until it has applied the pod's NetworkPolicy
+# (aws/amazon-vpc-cni-k8s README, NETWORK_POLICY_ENFORCING_MODE), and a server's postStart runs the user's
+# own git config in that window; the hop limit holds from the first packet, on the node itself, whatever the
+# agent does. The pods on those nodes that are not host-network need no metadata (tests/test_metadata.py
+# names each, from the rendered charts). Core nodes keep EKS's own default of 2: no user code runs there.
+IMDS_HOPS = {"core": 2, "user": 1, "gpu": 1}
+
+
 def managed_node_group(
     name: str,
     placed: PlacedGroup,
@@ -118,10 +127,11 @@ def launch_template(
             aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(cost_tags))
             for kind in ("instance", "volume")
         ],
-        # What EKS sets on the templates it makes for managed groups: IMDSv2 only, two hops so that the
-        # host-network add-ons reach it. User servers cannot (the chart's NetworkPolicies block the address).
+        # IMDSv2 only. The hop limit is what keeps user code from the node role's credentials (SSM, ECR, ENIs,
+        # every pod spec on the node) from a pod's first instant: IMDSv2's token answer then dies one hop out,
+        # so only the node's own network namespace (kubelet, nodeadm, host-network add-ons) gets one.
         metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=IMDS_HOPS[group.role]
         ),
         user_data=nodeadm_user_data(PARALLEL_PULL) if group.image_pull == "parallel" else None,
         update_default_version=True,

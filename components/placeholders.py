@@ -21,8 +21,13 @@ SCHEDULER = "jupyterhub-user-scheduler"
 
 
 def server_requests(profile: ProfileConfig) -> dict[str, float | int]:
-    """What a server of the profile requests, as KubeSpawner writes it (memory in bytes, K/M/G/T = 1024^n)."""
-    return {"cpu": profile.cpu.guarantee, "memory": int(memory_bytes(profile.memory.guarantee))}
+    """What a server of the profile requests, as KubeSpawner writes it (memory in bytes, K/M/G/T = 1024^n), and
+    the disk its scratch reserves."""
+    return {
+        "cpu": profile.cpu.guarantee,
+        "memory": int(memory_bytes(profile.memory.guarantee)),
+        "ephemeral-storage": profile.disk_request_bytes,
+    }
 
 
 def tolerations(group: NodeGroupConfig) -> list[dict[str, str]]:

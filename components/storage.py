@@ -3,13 +3,17 @@ and the Kubernetes objects that hand it to the hub. The file system outlives `pu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.helm_values import VALUES_DIR
+from components.images import PYTHON
 from components.irsa import addon_with_role
 from stackconfig.stack import StorageConfig
 
@@ -20,6 +24,9 @@ PERSISTENT_VOLUME = "efs-pv"
 CLAIM = "efs-claim"
 # EFS grows as needed; Kubernetes still wants a number on the volume and the claim.
 NOMINAL_SIZE = "5Gi"
+# The top-level directories, owners and modes (home/, archive/, admin/, shared/, readonly/).
+LAYOUT_SCRIPT = VALUES_DIR / "efs_layout.py"
+CORE = {"hub.jupyter.org/node-purpose": "core"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,8 @@ class SharedStorageArgs:
     namespace: str
     pod_security: str
     nodes: Sequence[pulumi.Resource]
+    # The EFS CSI add-on's version for the cluster's Kubernetes minor.
+    efs_addon_version: str
 
 
 class SharedStorage(pulumi.ComponentResource):
@@ -46,6 +55,8 @@ class SharedStorage(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     namespace_name: pulumi.Output[str]
     claim_name: pulumi.Output[str]
+    # Done once the directories exist with their owners: everything that mounts the file system waits on it.
+    layout: k8s.batch.v1.Job
     storage_class_name: str = STORAGE_CLASS
 
     def __init__(self, name: str, args: SharedStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -103,6 +114,7 @@ class SharedStorage(pulumi.ComponentResource):
             f"{name}-efs-csi",
             cluster_name=args.cluster_name,
             addon_name="aws-efs-csi-driver",
+            addon_version=args.efs_addon_version,
             oidc_provider_arn=args.oidc_provider_arn,
             oidc_issuer=args.oidc_issuer,
             service_accounts=["efs-csi-controller-sa", "efs-csi-node-sa"],
@@ -171,8 +183,9 @@ class SharedStorage(pulumi.ComponentResource):
         )
         self.namespace_name = self.namespace.metadata.name
         self.claim_name = claim.metadata.name
+        self.layout = _layout_job(name, self.namespace_name, self.claim_name, self)
         if args.config.introspection_pod:
-            _introspection_pod(name, self.namespace_name, self.claim_name, self)
+            _introspection_pod(name, self.namespace_name, self.claim_name, self, self.layout)
 
 
 def _lifecycle(
@@ -189,8 +202,57 @@ def _lifecycle(
     return policies
 
 
-def _introspection_pod(
+def _layout_job(
     name: str, namespace: pulumi.Input[str], claim: pulumi.Input[str], parent: pulumi.Resource
+) -> k8s.batch.v1.Job:
+    """A Job (root, on a core node) that makes values/efs_layout.py's directories; Pulumi waits for it to
+    complete. The script's digest is on the pod template, so a changed layout replaces the Job and runs again;
+    the Job is named by Pulumi, so the new one can start before the old one is deleted."""
+    script = LAYOUT_SCRIPT.read_text()
+    scripts = k8s.core.v1.ConfigMap(
+        f"{name}-layout-script",
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
+        data={"efs_layout.py": script},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    spec: dict[str, Any] = {
+        "backoffLimit": 3,
+        "template": {
+            "metadata": {"annotations": {"dandihub/layout-sha256": hashlib.sha256(script.encode()).hexdigest()}},
+            "spec": {
+                "restartPolicy": "Never",
+                "nodeSelector": CORE,
+                "containers": [
+                    {
+                        "name": "layout",
+                        "image": PYTHON,
+                        # Root: it sets owners. It makes directories and never removes or moves anything.
+                        "securityContext": {"runAsUser": 0},
+                        "command": ["python", "/opt/layout/efs_layout.py", "/efs"],
+                        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+                        "volumeMounts": [
+                            {"name": "efs", "mountPath": "/efs"},
+                            {"name": "script", "mountPath": "/opt/layout", "readOnly": True},
+                        ],
+                    }
+                ],
+                "volumes": [
+                    {"name": "efs", "persistentVolumeClaim": {"claimName": claim}},
+                    {"name": "script", "configMap": {"name": scripts.metadata.name}},
+                ],
+            },
+        },
+    }
+    return k8s.batch.v1.Job(
+        f"{name}-layout",
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
+        spec=cast(Any, spec),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _introspection_pod(
+    name: str, namespace: pulumi.Input[str], claim: pulumi.Input[str], parent: pulumi.Resource, layout: pulumi.Resource
 ) -> None:
     """A pod for operators to look at the share: `kubectl exec -it deploy/efs-browser -- sh`, files at /efs."""
     labels = {"app": "efs-browser"}
@@ -221,5 +283,5 @@ def _introspection_pod(
                 ),
             ),
         ),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[layout]),
     )

@@ -20,8 +20,11 @@ from stackconfig.stack import StackConfig
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 HUB_DB_GB = 1
-# Hub down, home size, spot interruptions; plus one per user or GPU group (components/alerts.py).
-ALWAYS_ALARMS = 3
+# values/prometheus.yaml, alertmanager.persistence.size.
+ALERTMANAGER_VOLUME_GIB = 1
+# Hub down, home size, home throughput and I/O limit, spot interruptions; plus one per user or GPU group
+# (components/alerts.py).
+ALWAYS_ALARMS = 5
 
 
 def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
@@ -137,11 +140,31 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
             gb * (prices["logs_ingest_gb"] + prices["logs_storage_gb_month"] * retained_months),
         )
     )
+    if monitoring.prometheus.enabled and monitoring.prometheus.rules.enabled and monitoring.alerts.enabled:
+        # Alertmanager's pod fits the core nodes (tests/test_real_chain.py counts it); its volume is extra.
+        gib = ALERTMANAGER_VOLUME_GIB
+        lines.append(CostLine(f"Alertmanager volume ({gib} GiB gp3)", gib * prices["gp3_gb_month"]))
     if monitoring.alerts.enabled:
         alarms = ALWAYS_ALARMS + sum(1 for g in config.node_groups.values() if g.role != "core")
         lines.append(CostLine("Route 53 health check (HTTPS)", prices["route53_health_check_https_month"]))
         lines.append(CostLine(f"CloudWatch alarms x{alarms}", alarms * prices["cloudwatch_alarm_month"]))
     return lines
+
+
+def mirror_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
+    """The Docker Hub mirror: its login secret, and the images it keeps (each image's compressed size, kept
+    `keptDigests` times: an upper bound, as digests of one image share layers)."""
+    mirror = config.hub.docker_hub_mirror
+    if not mirror.enabled:
+        return []
+    gb = sum(image.size_gb or 0.0 for image in config.hub.images.values()) * mirror.kept_digests
+    return [
+        CostLine("Docker Hub mirror login (Secrets Manager secret)", prices["secrets_manager_secret_month"]),
+        CostLine(
+            f"Docker Hub mirror storage (ECR, up to {gb:g} GB: {mirror.kept_digests} digests of each image)",
+            gb * prices["ecr_storage_gb_month"],
+        ),
+    ]
 
 
 def warm_seat_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
@@ -198,6 +221,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             prices["efs_minimum_month"],
         ),
         *monitoring_lines(config, prices),
+        *mirror_lines(config, prices),
         *warm_seat_lines(config, prices),
     ]
     per_node = {name: node_hour(group, prices) for name, group in config.node_groups.items() if group.role != "core"}

@@ -37,6 +37,7 @@ FAKE_SECRETS: Mapping[str, str] = {
     f"{PROJECT}:dandiApiToken": "offline-fake-dandi-api-token",
     f"{PROJECT}:sharedPassword": "offline-fake-shared-password",
     f"{PROJECT}:sharedAdminPassword": "offline-fake-shared-admin-password-of-32-chars-or-more",
+    f"{PROJECT}:dockerHubAccessToken": "offline-fake-docker-hub-access-token",
 }
 
 RECURSION_LIMIT = 3000

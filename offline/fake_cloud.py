@@ -31,6 +31,7 @@ _ID_PREFIX = {
     "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
     "aws:efs/mountTarget:MountTarget": "fsmt-",
     "aws:ec2/instance:Instance": "i-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
 }
 
 

@@ -52,6 +52,15 @@ def enum(service: str, shape: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+@functools.cache
+def pattern(service: str, shape: str) -> re.Pattern[str]:
+    """The regular expression a string shape of a botocore service model must match."""
+    found = _model(service).shape_for(shape).metadata.get("pattern")
+    if not found:
+        raise LookupError(f"botocore's {service} model has no pattern for {shape}")
+    return re.compile(found)
+
+
 def instance_types() -> tuple[str, ...]:
     return enum("ec2", "InstanceType")
 

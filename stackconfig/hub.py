@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stackconfig import instances
+from stackconfig import aws_catalog, image_refs, instances
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import ConfigModel, DnsLabel, Hostname, distinct_matches, unique
 
@@ -20,7 +20,12 @@ _ACM_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{3
 
 # Where each user's home lives on the shared file system, as KubeSpawner templates: `safe` is KubeSpawner
 # 7's naming (z2jh 4), `escaped` the old hub's (KubeSpawner < 7), for homes copied from it.
+# Each user pod carries its profile's slug, so its start time can be compared with the plan's (alerts).
+PROFILE_LABEL = "dandiarchive.org/profile"
 HOME_SUB_PATHS = {"safe": "home/{safe_username}", "escaped": "home/{escaped_username}"}
+
+# A production stack's default hub.culling.maxAge (StackConfig fills it in when the stack file sets none).
+PRODUCTION_MAX_AGE = 7 * 24 * 3600
 
 DEFAULT_POST_START = [
     "gitpuller https://github.com/dandi/example-notebooks master dandi-notebooks",
@@ -30,8 +35,9 @@ DEFAULT_POST_START = [
 ]
 
 
-def _misfits(profile: ProfileConfig, group: NodeGroupConfig) -> list[tuple[str, str]]:
-    """Where a server of the profile does not fit an empty node of the group's smallest instance type."""
+def _misfits(profile: ProfileConfig, group: NodeGroupConfig, images: list[ImageConfig]) -> list[tuple[str, str]]:
+    """Where a server of the profile does not fit an empty node of the group's smallest instance type, whose
+    disk also holds `images` (those the group's puller keeps)."""
     if not set(group.instance_types) <= set(instances.known()):
         return []  # the node group's own check names the unknown types
     node = instances.smallest(list(group.instance_types))
@@ -53,6 +59,19 @@ def _misfits(profile: ProfileConfig, group: NodeGroupConfig) -> list[tuple[str, 
     ]
     if profile.gpus > node.gpus:
         found.append(("gpus", f"{profile.gpus} GPUs {where.split(' gives')[0]} has {node.gpus}"))
+    disk = instances.disk_room(group.disk_size, group.ami_type, [i.size_gb for i in images])
+    if profile.disk_limit_bytes > disk.pods_bytes:
+        found.append(
+            (
+                "scratch.limit",
+                f"{profile.scratch.limit} of scratch and {CONTAINER_FILES} for the container's own files "
+                f"({profile.disk_limit_bytes / 1024**3:.1f} GiB) for profile {profile.slug!r} do not fit node "
+                f"group {profile.node_group!r}: its {group.disk_size} GiB disk leaves pods "
+                f"{disk.pods_bytes / 1024**3:.1f} GiB after the system's files, the kubelet's eviction threshold "
+                f"and the {len(images)} images its puller keeps ({disk.images_bytes / 1024**3:.1f} GiB unpacked; "
+                "sizeGb of each image, stackconfig/instance_types.yaml nodeDisk). Raise diskSize or lower the limit",
+            )
+        )
     return found
 
 
@@ -81,6 +100,12 @@ class ArchiveConfig(ConfigModel):
     display_name: str = Field(min_length=1, description="Name shown on the refusal page.")
     api_url: str = Field(
         pattern=r"^https://[a-z0-9.-]+(/[\w./-]*)?$", description="The archive API that lists registered users."
+    )
+    user_lookup: Literal["approved-list", "search"] = Field(
+        "approved-list",
+        description="How a login is looked up: approved-list (exact; the token must be a staff account's) or "
+        "search (any approved account's token; capped at 10 look-alikes, for archives without the list). "
+        "Default approved-list.",
     )
     registration_url: str = Field(pattern=r"^https://", description="Where refused users are sent to register.")
 
@@ -153,7 +178,52 @@ class ImageConfig(ConfigModel):
     def _reference(cls, value: str) -> str:
         if not _IMAGE.match(value):
             raise ValueError(f"{value!r} is not an image reference like dandiarchive/dandihub:latest")
+        image_refs.parse(value)
         return value
+
+
+class DockerHubMirrorConfig(ConfigModel):
+    """An ECR pull-through cache of Docker Hub in the stack's account and region: nodes pull the hub's Docker
+    Hub images from ECR (same region, layers through the S3 endpoint) instead of through NAT, with no
+    anonymous rate limit; ECR fetches from Docker Hub once per image, logged in as this account."""
+
+    enabled: bool = Field(
+        False, description="Pull Docker Hub images through ECR. Default false (Docker Hub, as before)."
+    )
+    username: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]{4,30}$",
+        description="The Docker Hub user ECR logs in as; its access token is the secret dandihub:dockerHubAccessToken.",
+    )
+    prefix: str | None = Field(
+        None,
+        min_length=2,
+        max_length=30,
+        description="ECR repository prefix of the cache: images become <account>.dkr.ecr.<region>.amazonaws.com/"
+        "<prefix>/<repository>. Default docker-hub-<stack> (staging and prod may share an account).",
+    )
+
+    kept_digests: int = Field(
+        3,
+        ge=2,
+        le=100,
+        description="Digests ECR keeps of each cached image (the running one, the one to roll back to, ...). "
+        "Default 3.",
+    )
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        allowed = aws_catalog.pattern("ecr", "PullThroughCacheRuleRepositoryPrefix")
+        if value is not None and (value == "ROOT" or not allowed.fullmatch(value)):
+            raise ValueError(f"{value!r} is not an ECR repository prefix (lower-case words joined by . _ - or /)")
+        return value
+
+    @model_validator(mode="after")
+    def _user(self) -> DockerHubMirrorConfig:
+        if self.enabled and not self.username:
+            raise ValueError("username is required when enabled (ECR's Docker Hub cache needs an authenticated user)")
+        return self
 
 
 class CpuRange(ConfigModel):
@@ -172,6 +242,22 @@ class MemoryRange(ConfigModel):
         return value
 
 
+# What a server writes besides /scratch and its home, to the image's writable layer and its logs: counted with
+# /scratch in the pod's ephemeral-storage limit.
+CONTAINER_FILES = "2G"
+
+
+class ScratchRange(MemoryRange):
+    """The server's node-local /scratch: fast, emptied when the server stops."""
+
+    guarantee: str = Field("2G", description="Disk the scheduler reserves for the server. Default 2G.")
+    limit: str = Field(
+        "20G",
+        description="Size of /scratch. A server that writes more is stopped by the kubelet (its home is kept). "
+        "Default 20G.",
+    )
+
+
 class ProfileConfig(ConfigModel):
     """One entry of the server menu; its node group decides where its pods run."""
 
@@ -182,6 +268,9 @@ class ProfileConfig(ConfigModel):
     cpu: CpuRange = Field(description="CPU guarantee and limit.")
     memory: MemoryRange = Field(description="Memory guarantee and limit.")
     gpus: int = Field(0, ge=0, le=8, description="GPUs; only on gpu groups.")
+    scratch: ScratchRange = Field(
+        ScratchRange(), description="Node-local /scratch, reserved and at most (K, M, G, T are powers of 1024)."
+    )
     images: list[str] = Field(min_length=1, description="Keys of hub.images offered; the first is the default.")
     listed: Literal["always", "duringEvents"] = Field(
         "always", description="In the menu always, or only while an event (hub.events) names it."
@@ -215,8 +304,20 @@ class ProfileConfig(ConfigModel):
             raise ValueError(f"cpu guarantee {self.cpu.guarantee} exceeds its limit {self.cpu.limit}")
         if memory_bytes(self.memory.guarantee) > memory_bytes(self.memory.limit):
             raise ValueError(f"memory guarantee {self.memory.guarantee} exceeds its limit {self.memory.limit}")
+        if memory_bytes(self.scratch.guarantee) > memory_bytes(self.scratch.limit):
+            raise ValueError(f"scratch guarantee {self.scratch.guarantee} exceeds its limit {self.scratch.limit}")
         unique(self.images, "image")
         return self
+
+    @property
+    def disk_request_bytes(self) -> int:
+        """The server's ephemeral-storage request: its scratch guarantee."""
+        return int(memory_bytes(self.scratch.guarantee))
+
+    @property
+    def disk_limit_bytes(self) -> int:
+        """The server's ephemeral-storage limit: /scratch and the container's own files."""
+        return int(memory_bytes(self.scratch.limit) + memory_bytes(CONTAINER_FILES))
 
 
 def _profile(
@@ -282,7 +383,13 @@ class CullingConfig(ConfigModel):
     enabled: bool = Field(True, description="Stop idle servers.")
     timeout: int = Field(3600, ge=300, description="Idle seconds before a server is stopped.")
     every: int = Field(300, ge=60, description="Seconds between checks.")
-    max_age: int = Field(0, ge=0, description="Stop servers older than this many seconds; 0 = never.")
+    max_age: int = Field(
+        0,
+        ge=0,
+        description="Stop servers older than this many seconds, busy or not (the spawn page says so); 0 = never. "
+        f"Default 0, and {PRODUCTION_MAX_AGE} (7 days) on a production stack, so a kernel stuck busy cannot "
+        "hold its node for ever.",
+    )
 
 
 class HubConfig(ConfigModel):
@@ -295,6 +402,9 @@ class HubConfig(ConfigModel):
     route53_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$", description="Zone for the DNS record.")
     auth: AuthConfig = Field(description="Who may log in.")
     images: dict[DnsLabel, ImageConfig] = Field(DEFAULT_IMAGES, min_length=1, description="Images by key.")
+    docker_hub_mirror: DockerHubMirrorConfig = Field(
+        DockerHubMirrorConfig(), description="Pull the Docker Hub images through an ECR pull-through cache."
+    )
     profiles: list[ProfileConfig] = Field(DEFAULT_PROFILES, min_length=1, description="The server menu.")
     culling: CullingConfig = Field(CullingConfig(), description="Idle-server culling.")
     start_timeout: int = Field(1200, ge=60, le=7200, description="Seconds a server may take to start.")
@@ -310,6 +420,11 @@ class HubConfig(ConfigModel):
         {}, description="Seats kept warm by profile slug: placeholders holding exactly that profile's requests."
     )
     events: list[EventConfig] = Field([], description="Workshops: warm seats of a profile between two dates.")
+    banner: str = Field(
+        "",
+        max_length=500,
+        description="A notice on every hub page (maintenance, an incident), plain text. Default none.",
+    )
 
     def seats(self, day: datetime.date) -> dict[str, int]:
         """Warm seats by profile on `day`: the standing ones plus those of events on that day."""
@@ -318,6 +433,17 @@ class HubConfig(ConfigModel):
             if event.active(day):
                 seats[event.profile] = seats.get(event.profile, 0) + event.seats
         return {slug: n for slug, n in seats.items() if n > 0}
+
+    def images_by_group(self) -> dict[str, list[ImageConfig]]:
+        """Per node group, the images of the profiles that run on it (menu order, one per reference): what
+        its puller keeps on every node."""
+        found: dict[str, list[ImageConfig]] = {}
+        for profile in self.profiles:
+            for key in filter(self.images.__contains__, profile.images):  # unknown keys: problems_with names them
+                image = self.images[key]
+                if image.image not in [i.image for i in found.setdefault(profile.node_group, [])]:
+                    found[profile.node_group].append(image)
+        return found
 
     def menu(self, day: datetime.date) -> list[ProfileConfig]:
         """The profiles listed on `day`: event profiles only while one of their events runs."""
@@ -415,6 +541,17 @@ class HubConfig(ConfigModel):
                     )
                 )
         problems += self._seats_beyond_max_size(node_groups)
+        if production:
+            problems += [
+                (
+                    f"hub.images.{key}.image",
+                    f"{image.image!r} is mutable: production pins images by digest (repository:tag@sha256:...), "
+                    "so every node runs the same image and an update is a reviewed change; run "
+                    "`python -m offline.image_digests --write` (README, Pinned versions)",
+                )
+                for key, image in self.images.items()
+                if not image_refs.parse(image.image).pinned
+            ]
         if production and self.auth.type == "shared-password":
             problems.append(("hub.auth.type", "shared-password login is refused on a production stack; use github"))
         for i, profile in enumerate(self.profiles):
@@ -443,7 +580,8 @@ class HubConfig(ConfigModel):
                     )
                 )
             else:
-                problems += [(f"{where}.{key}", message) for key, message in _misfits(profile, group)]
+                images = self.images_by_group().get(profile.node_group, [])
+                problems += [(f"{where}.{key}", message) for key, message in _misfits(profile, group, images)]
             missing = [image for image in profile.images if image not in self.images]
             if missing:
                 problems.append(

@@ -21,6 +21,8 @@ class KubernetesVersion:
     end_of_standard_support: datetime.date
     end_of_extended_support: datetime.date
     autoscaler: str
+    # EKS add-on name -> the add-on version a cluster of this minor runs.
+    addons: dict[str, str]
 
     def in_extended_support(self, day: datetime.date) -> bool:
         return self.end_of_standard_support <= day < self.end_of_extended_support
@@ -31,7 +33,12 @@ def versions() -> dict[str, KubernetesVersion]:
     table = yaml.safe_load(TABLE.read_text())["versions"]
     return {
         version: KubernetesVersion(
-            version, row["released"], row["endOfStandardSupport"], row["endOfExtendedSupport"], row["autoscaler"]
+            version,
+            row["released"],
+            row["endOfStandardSupport"],
+            row["endOfExtendedSupport"],
+            row["autoscaler"],
+            dict(row["addons"]),
         )
         for version, row in table.items()
     }

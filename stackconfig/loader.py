@@ -32,7 +32,11 @@ GITHUB_CLIENT_SECRET = SecretSpec("githubClientSecret", "the GitHub OAuth app's 
 # so a bad one fails before anything is built, not when the hub starts.
 SHARED_PASSWORD = SecretSpec("sharedPassword", "the password every non-admin user logs in with", 8)
 SHARED_ADMIN_PASSWORD = SecretSpec("sharedAdminPassword", "the password the admin users log in with", 32)
-SECRET_SPECS = (GITHUB_CLIENT_SECRET, SHARED_PASSWORD, SHARED_ADMIN_PASSWORD)
+# ECR's Docker Hub cache logs in with it (hub.dockerHubMirror); the program stores it in Secrets Manager.
+DOCKER_HUB_ACCESS_TOKEN = SecretSpec(
+    "dockerHubAccessToken", "the Docker Hub access token ECR's pull-through cache uses"
+)
+SECRET_SPECS = (GITHUB_CLIENT_SECRET, SHARED_PASSWORD, SHARED_ADMIN_PASSWORD, DOCKER_HUB_ACCESS_TOKEN)
 # Each archive's API token (hub.auth.archives): `<name>ApiToken`, e.g. dandiApiToken.
 _ARCHIVE_TOKEN = re.compile(r"^[a-z][a-z0-9]{1,30}ApiToken$")
 
@@ -61,6 +65,7 @@ class Secrets:
     shared_admin_password: pulumi.Output[str] | None
     # By archive name (hub.auth.archives), when the archive gate is on.
     archive_tokens: dict[str, pulumi.Output[str]]
+    docker_hub_access_token: pulumi.Output[str] | None = None
 
 
 def _all_config() -> dict[str, Any]:
@@ -152,8 +157,7 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
         problems += [f"{_key_path(tuple(path.split('.')))}: {message}" for path, message in config.problems()]
         if stack == "prod" and not config.production:
             problems.append(f"{PROJECT}:production: the prod stack must set production: true")
-    auth = raw.get("hub", {}).get("auth", {}) if isinstance(raw.get("hub"), dict) else {}
-    needed = _needed_secrets(auth if isinstance(auth, dict) else {})
+    needed = _needed_secrets(_section(raw, "hub", "auth"), _section(raw, "hub", "dockerHubMirror"))
     secret_keys = _secret_keys()
     for spec in needed:
         full = f"{PROJECT}:{spec.key}"
@@ -201,13 +205,20 @@ def load(stack: str | None = None) -> tuple[StackConfig, Secrets]:
         for archive in config.hub.auth.archives
         if archive_token(archive.name, archive.display_name) in needed
     }
-    return config, Secrets(secret(GITHUB_CLIENT_SECRET), secret(SHARED_PASSWORD), secret(SHARED_ADMIN_PASSWORD), tokens)
+    return config, Secrets(
+        secret(GITHUB_CLIENT_SECRET),
+        secret(SHARED_PASSWORD),
+        secret(SHARED_ADMIN_PASSWORD),
+        tokens,
+        secret(DOCKER_HUB_ACCESS_TOKEN),
+    )
 
 
 # The committed stack files carry these recognisable stand-ins for account-specific values.
 _PLACEHOLDER_CERTIFICATE = "/00000000-0000-0000-0000-000000000000"
 _PLACEHOLDER_CLIENT_ID = "Iv1.0000000000"
 _PLACEHOLDER_EMAIL_DOMAIN = ".invalid"
+_PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
 
 
 def placeholders(config: StackConfig) -> list[str]:
@@ -219,16 +230,32 @@ def placeholders(config: StackConfig) -> list[str]:
         found.append("hub.auth.githubClientId")
     if any(e.endswith(_PLACEHOLDER_EMAIL_DOMAIN) for e in config.monitoring.alerts.emails):
         found.append("monitoring.alerts.emails")
+    found += [
+        f"hub.images.{key}.image (run `python -m offline.image_digests --write`)"
+        for key, image in config.hub.images.items()
+        if image.image.endswith(_PLACEHOLDER_DIGEST)
+    ]
     return found
 
 
 def needed_secrets(config: StackConfig) -> list[SecretSpec]:
     """The secrets this checked config calls for (the plan lists each as set or missing)."""
-    return _needed_secrets(config.hub.auth.model_dump(by_alias=True))
+    return _needed_secrets(
+        config.hub.auth.model_dump(by_alias=True), config.hub.docker_hub_mirror.model_dump(by_alias=True)
+    )
 
 
-def _needed_secrets(auth: dict[str, Any]) -> list[SecretSpec]:
-    """Which secrets the auth settings call for (works on unchecked input, so all problems show at once)."""
+def _section(raw: dict[str, Any], *path: str) -> dict[str, Any]:
+    """A nested object of the unchecked config, or {} where it is missing or not an object."""
+    node: Any = raw
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _needed_secrets(auth: dict[str, Any], mirror: dict[str, Any]) -> list[SecretSpec]:
+    """Which secrets the auth and mirror settings call for (works on unchecked input, so all problems show
+    at once)."""
     needed = []
     kind = auth.get("type", "github")
     if kind == "github":
@@ -242,4 +269,6 @@ def _needed_secrets(auth: dict[str, Any]) -> list[SecretSpec]:
             ]
     if kind == "shared-password":
         needed += [SHARED_PASSWORD, SHARED_ADMIN_PASSWORD]
+    if mirror.get("enabled") in (True, "true"):
+        needed.append(DOCKER_HUB_ACCESS_TOKEN)
     return needed

@@ -15,6 +15,28 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
 
+class RulesConfig(ConfigModel):
+    """Prometheus alert rules on what users feel first, sent by Alertmanager to the alerts' SNS topic."""
+
+    enabled: bool = Field(True, description="Evaluate the rules and run Alertmanager (needs alerts). Default true.")
+    spawn_failures_per_hour: int = Field(3, ge=1, description="Alert on more failed spawns in an hour. Default 3.")
+    pending_minutes: int = Field(
+        15, ge=5, le=240, description="Alert on a pod Pending this long; above the slowest cold start. Default 15."
+    )
+    pull_backoff_minutes: int = Field(5, ge=1, le=120, description="Alert on an image pull failing this long.")
+    start_window_hours: int = Field(
+        6, ge=1, le=168, description="Window of the p90 start time compared with the plan's cold time. Default 6."
+    )
+    start_min_samples: int = Field(5, ge=1, description="Starts of a profile in the window before it is judged.")
+    node_not_ready_minutes: int = Field(5, ge=1, le=60, description="Alert on a node NotReady this long.")
+    repeat_hours: int = Field(12, ge=1, le=168, description="Hours before a still-firing alert is sent again.")
+    runbook_url: str = Field(
+        "https://github.com/dandi/dandihub-infra/blob/main/docs/operations.md",
+        pattern=r"^https://",
+        description="Where docs/operations.md is published; each alert links to its section there.",
+    )
+
+
 class PrometheusConfig(ConfigModel):
     """Prometheus (prometheus-community chart) with kube-state-metrics and node-exporter, on core nodes."""
 
@@ -24,6 +46,7 @@ class PrometheusConfig(ConfigModel):
     volume_gib: int = Field(
         20, ge=8, le=1000, description="Encrypted gp3 volume for the metrics, GiB. Default 20 (30 days fit in ~6)."
     )
+    rules: RulesConfig = Field(RulesConfig(), description="Alert rules and Alertmanager.")
 
 
 class GrafanaConfig(ConfigModel):

@@ -8,13 +8,13 @@ Stack files hold camelCase keys under the `dandihub:` namespace (objects for str
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from stackconfig import aws_catalog, faults, kubernetes
 from stackconfig.homes import HomesConfig
-from stackconfig.hub import HubConfig
+from stackconfig.hub import PRODUCTION_MAX_AGE, HubConfig
 from stackconfig.monitoring import MonitoringConfig
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import (
@@ -37,6 +37,12 @@ class ExistingNetwork(ConfigModel):
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="The VPC id.")
     public_subnet_ids: list[str] = Field(min_length=1, description="Subnets for load balancers.")
     private_subnet_ids: list[str] = Field(min_length=1, description="Subnets for nodes and EFS.")
+    s3_endpoint_route_table_ids: list[str] = Field(
+        [],
+        description="Route tables of the private subnets to give an S3 gateway endpoint (the stack creates "
+        "it). Empty: the VPC must have one already, or archive reads and ECR layers go through NAT "
+        "(the config check warns).",
+    )
 
     @field_validator("public_subnet_ids", "private_subnet_ids")
     @classmethod
@@ -45,6 +51,15 @@ class ExistingNetwork(ConfigModel):
         if bad:
             raise ValueError(f"not subnet ids: {', '.join(bad)} (expected subnet-0123abcd...)")
         unique(values, "subnet")
+        return values
+
+    @field_validator("s3_endpoint_route_table_ids")
+    @classmethod
+    def _route_table_ids(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not re.match(r"^rtb-[0-9a-f]{8,17}$", v)]
+        if bad:
+            raise ValueError(f"not route table ids: {', '.join(bad)} (expected rtb-0123abcd...)")
+        unique(values, "route table")
         return values
 
 
@@ -138,6 +153,11 @@ class ClusterConfig(ConfigModel):
     nvidia_device_plugin_version: str = Field(
         "0.17.1", pattern=r"^\d+\.\d+\.\d+$", description="NVIDIA device plugin chart version."
     )
+
+    @property
+    def addon_versions(self) -> dict[str, str]:
+        """The EKS add-on versions of this Kubernetes minor (stackconfig/kubernetes_versions.yaml)."""
+        return kubernetes.versions()[self.kubernetes_version].addons
 
     @field_validator("kubernetes_version", mode="before")
     @classmethod
@@ -310,6 +330,22 @@ class StackConfig(ConfigModel):
     monitoring: MonitoringConfig = Field(MonitoringConfig(), description="Metrics, dashboards, logs and alerts.")
     homes: HomesConfig = Field(HomesConfig(), description="Usage, soft limit and retention of the home directories.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _production_max_age(cls, raw: Any) -> Any:
+        """A production stack stops servers after PRODUCTION_MAX_AGE unless hub.culling.maxAge says otherwise
+        (0 lifts it)."""
+        # Before validation: config values arrive as the engine passes them ("true" is a string).
+        if not isinstance(raw, dict) or str(raw.get("production")).lower() != "true":
+            return raw
+        hub = raw.get("hub")
+        if not isinstance(hub, dict):
+            return raw  # missing or malformed: the model's own errors say so
+        culling = hub.get("culling", {})
+        if not isinstance(culling, dict) or "maxAge" in culling or "max_age" in culling:
+            return raw  # set by the stack file, or malformed
+        return {**raw, "hub": {**hub, "culling": {**culling, "maxAge": PRODUCTION_MAX_AGE}}}
+
     def problems(self) -> list[tuple[str, str]]:
         """Rules that span sections, as (key path, message) pairs; empty when all hold."""
         problems = []
@@ -343,6 +379,14 @@ class StackConfig(ConfigModel):
             problems.append(("monitoring.grafana.enabled", "Grafana shows Prometheus's metrics: enable prometheus too"))
         if self.monitoring.alerts.enabled and not self.monitoring.alerts.emails:
             problems.append(("monitoring.alerts.emails", "alerts are on but nobody is told: list at least one e-mail"))
+        prometheus = self.monitoring.prometheus
+        if prometheus.enabled and prometheus.rules.enabled and not self.monitoring.alerts.enabled:
+            problems.append(
+                (
+                    "monitoring.prometheus.rules.enabled",
+                    "the rules' alerts go to the alerts' SNS topic: enable alerts, or set rules.enabled: false",
+                )
+            )
         problems += self._production_rules()
         errors, _ = self._lifecycle()
         problems += [("cluster.kubernetesVersion", e) for e in errors]
@@ -398,6 +442,14 @@ class StackConfig(ConfigModel):
         """What deploys but needs attention soon, as (key path, message) pairs."""
         _, warnings = self._lifecycle()
         found = [("cluster.kubernetesVersion", w) for w in warnings]
+        if self.network.existing and not self.network.existing.s3_endpoint_route_table_ids:
+            found.append(
+                (
+                    "network.existing.s3EndpointRouteTableIds",
+                    "empty: the VPC must already have an S3 gateway endpoint on its private route tables, or "
+                    "archive reads and ECR image layers pay NAT processing (list the route tables to add one)",
+                )
+            )
         used = {p.node_group for p in self.hub.profiles}
         found += [
             (f"nodeGroups.{name}", f"no profile runs on the {group.role} group {name!r}: capacity nobody can reach")

@@ -146,6 +146,9 @@ def test_committed_placeholders_are_warned_about() -> None:
         "dandihub:hub.certificateArn",
         "dandihub:hub.auth.githubClientId",
         "dandihub:monitoring.alerts.emails",
+        "dandihub:hub.images.standard.image",
+        "dandihub:hub.images.matlab.image",
+        "dandihub:hub.images.gpu.image",
     ]
 
 
@@ -154,6 +157,10 @@ def test_real_values_raise_no_placeholder_warning() -> None:
         "hub.certificateArn": "arn:aws:acm:us-east-2:278212569472:certificate/3f1c2b9e-8a41-4d7e-9c55-0b6a2e1d7f10",
         "hub.auth.githubClientId": "Ov23liAbCdEfGhIjKlMn",
         "monitoring.alerts.emails": ["dandihub-ops@dandiarchive.org"],
+        "hub.images": {
+            key: {"displayName": key, "image": f"dandiarchive/dandihub:{tag}@sha256:{'5e' * 32}", "sizeGb": 5}
+            for key, tag in (("standard", "latest"), ("matlab", "latest-matlab"), ("gpu", "latest-gpu"))
+        },
     }
     assert plan_with("prod", set_=real).warnings == []
 

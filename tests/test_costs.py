@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from offline.costs import idle_cost, load_prices
@@ -33,7 +35,26 @@ def expected_monthly(plan: Plan) -> float:
     hourly += network["azCount"] * ipv4  # the load balancer's address in each AZ
     disks = core_nodes * core.get("diskSize", 50) + 1
     return (
-        hourly * hours + nat + disks * PRICES["gp3_gb_month"] + PRICES["efs_minimum_month"] + monitoring_monthly(plan)
+        hourly * hours
+        + nat
+        + disks * PRICES["gp3_gb_month"]
+        + PRICES["efs_minimum_month"]
+        + monitoring_monthly(plan)
+        + mirror_monthly(plan)
+    )
+
+
+def mirror_monthly(plan: Plan) -> float:
+    """The Docker Hub mirror from the recorded resources: each secret, and each configured image's size kept as
+    many times as the cache's lifecycle rule keeps digests."""
+    sizes = sum(i.get("sizeGb", 0) for i in stack_config(plan)["dandihub:hub"].get("images", {}).values())
+    kept = [
+        json.loads(t.inputs["lifecyclePolicy"])["rules"][0]["selection"]["countNumber"]
+        for t in plan.of_type("aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")
+    ]
+    return (
+        len(plan.of_type("aws:secretsmanager/secret:Secret")) * PRICES["secrets_manager_secret_month"]
+        + sum(kept) * sizes * PRICES["ecr_storage_gb_month"]
     )
 
 
@@ -42,6 +63,11 @@ def monitoring_monthly(plan: Plan) -> float:
     for, each health check and alarm, and the estimated log volume into the groups it keeps."""
     prometheus = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "prometheus"]
     gib = sum(int(r.inputs["values"]["server"]["persistentVolume"]["size"].removesuffix("Gi")) for r in prometheus)
+    gib += sum(
+        int(r.inputs["values"]["alertmanager"]["persistence"]["size"].removesuffix("Gi"))
+        for r in prometheus
+        if r.inputs["values"]["alertmanager"]["enabled"]
+    )
     volumes = PRICES["log_volume_gb_month"]
     containers = bool(
         plan.of_type("aws:eks/addon:Addon")
@@ -69,9 +95,12 @@ def test_known_totals_meet_the_goals(staging: Plan, prod: Plan) -> None:
     # staging: 730 h x (0.10 EKS + 0.0336 t4g.medium + 0.025 ELB + 2 x 0.005 LB IPv4)
     #   + NAT instance: 730 h x (0.0042 t4g.nano + 0.005 IPv4) + 8 GiB x 0.08 + 2 alarms x 0.10
     #   + 21 GiB gp3 x 0.08 (core disk, hub database)
-    #   + monitoring: 10 GiB gp3 (0.80), 3 GB of logs kept 30 days (1.59), health check (1.50), 6 alarms (0.60)
+    #   + monitoring: 10 + 1 GiB gp3 (Prometheus, Alertmanager: 0.88), 3 GB of logs kept 30 days (1.59),
+    #     health check (1.50), 8 alarms (0.80)
     staging_total = 730 * (0.10 + 0.0336 + 0.025 + 0.010) + 730 * (0.0042 + 0.005) + 0.64 + 0.20 + 21 * 0.08
-    staging_total += 0.80 + 1.59 + 1.50 + 0.60
+    staging_total += 0.88 + 1.59 + 1.50 + 0.80
+    #   + the Docker Hub mirror: its login secret (0.40) and 3 digests of 4 + 7 + 9 GB of images at 0.10
+    staging_total += 0.40 + 3 * 20 * 0.10
     assert idle_cost(staging.config).monthly == pytest.approx(staging_total, abs=0.01)
     assert idle_cost(staging.config).monthly <= PRICES["idle_goal_month"]["staging"] == 150
     # prod keeps its resilience: core nodes in two AZs and a NAT gateway in each.

@@ -1,10 +1,13 @@
-"""The hub's DANDI login gate, run against the real JupyterHub and OAuthenticator classes."""
+"""The hub's DANDI login gate, run against the real JupyterHub and OAuthenticator classes, and against a
+stand-in archive that answers as dandi/dandi-archive@3e3c3c9c's dandiapi/api/views/users.py does."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from types import ModuleType, SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from traitlets.config import Config
@@ -30,6 +33,8 @@ auth = load()
         ("ann", {"results": [{"username": "ANN"}]}, True),
         ("ann", [], False),
         ("ann", {"detail": "Invalid token."}, False),
+        ("Ann", ["anna", "ANN"], True),
+        ("ann", ["anna", "joanne"], False),
         ("ann", None, False),
     ],
 )
@@ -44,6 +49,7 @@ DANDI = {
     "token": "t0ken",
     "registration_url": "https://gui-staging.dandiarchive.org",
 }
+LINC = {**DANDI, "name": "linc", "api_url": "https://api.linc.example.org/api", "user_lookup": "search"}
 EMBER = {
     "name": "ember",
     "display_name": "EMBER",
@@ -91,10 +97,10 @@ def allowed(fetch: Fetch, login: str, archives: list[dict[str, str]] | None = No
 
 
 def test_registered_user_is_admitted_after_asking_the_archive() -> None:
-    fetch = Fetch([{"username": "Some-User"}])
+    fetch = Fetch(["Some-User", "other"])
     assert allowed(fetch, "some-user")
     ((url, kwargs),) = fetch.calls
-    assert url == "https://api-staging.dandiarchive.org/api/users/search/?username=some-user"
+    assert url == "https://api-staging.dandiarchive.org/api/users/?approved_only=true"
     assert kwargs["headers"]["Authorization"] == "token t0ken"
 
 
@@ -114,7 +120,7 @@ def test_admins_pass_without_asking() -> None:
 
 def test_login_is_quoted_into_the_query() -> None:
     fetch = Fetch([])
-    allowed(fetch, "a&b")
+    allowed(fetch, "a&b", [LINC])
     assert fetch.calls[0][0].endswith("?username=a%26b")
 
 
@@ -166,28 +172,68 @@ def test_as_extra_config_it_installs_itself_with_a_refusal_listing_every_archive
 
 
 def test_a_user_of_any_archive_is_admitted_each_archive_asked_with_its_own_token() -> None:
-    fetch = Fetch(by_host={"api-staging.dandiarchive.org": [], "api.ember.example.org": [{"username": "neuro"}]})
+    fetch = Fetch(by_host={"api-staging.dandiarchive.org": [], "api.ember.example.org": ["neuro"]})
     assert allowed(fetch, "neuro", [DANDI, EMBER])
     assert [(url, kw["headers"]["Authorization"]) for url, kw in fetch.calls] == [
-        ("https://api-staging.dandiarchive.org/api/users/search/?username=neuro", "token t0ken"),
-        ("https://api.ember.example.org/api/users/search/?username=neuro", "token ember-t0ken"),
+        ("https://api-staging.dandiarchive.org/api/users/?approved_only=true", "token t0ken"),
+        ("https://api.ember.example.org/api/users/?approved_only=true", "token ember-t0ken"),
     ]
 
 
 def test_the_first_archive_that_admits_ends_the_search() -> None:
-    fetch = Fetch([{"username": "neuro"}])
+    fetch = Fetch(["neuro"])
     assert allowed(fetch, "neuro", [DANDI, EMBER])
     assert len(fetch.calls) == 1
 
 
 def test_an_archive_that_is_down_does_not_lock_out_the_users_of_another() -> None:
-    down = {"api-staging.dandiarchive.org": OSError("503"), "api.ember.example.org": [{"username": "neuro"}]}
+    down = {"api-staging.dandiarchive.org": OSError("503"), "api.ember.example.org": ["neuro"]}
     assert allowed(Fetch(by_host=down), "neuro", [DANDI, EMBER])
     assert not allowed(Fetch(by_host={**down, "api.ember.example.org": []}), "neuro", [DANDI, EMBER])
 
 
 def test_a_user_of_no_archive_is_refused() -> None:
-    assert not allowed(Fetch([{"username": "someone-else"}]), "neuro", [DANDI, EMBER])
+    assert not allowed(Fetch(["someone-else"]), "neuro", [DANDI, EMBER])
+
+
+class Archive:
+    """An archive's users as dandi/dandi-archive@3e3c3c9c answers for them (dandiapi/api/views/users.py):
+    users_list_view lists approved users' GitHub logins to a staff token; users_search_view matches names
+    and logins case-insensitively as substrings, approved and active users only, oldest first, at most 10."""
+
+    def __init__(self, users: list[tuple[str, str, str]], staff_token: str) -> None:
+        self.users, self.staff_token = users, staff_token  # (login, full name, status), in order joined
+
+    async def __call__(self, url: str, **kwargs: Any) -> Any:
+        parts = urlsplit(url)
+        token = kwargs["headers"]["Authorization"].removeprefix("token ")
+        approved = [(login, name) for login, name, status in self.users if status == "APPROVED"]
+        if parts.path.endswith("/users/"):
+            if token != self.staff_token:
+                raise OSError("HTTP 403: You do not have permission to perform this action.")
+            return sorted(login for login, _ in approved)
+        wanted = unquote(parse_qs(parts.query)["username"][0])
+        found = [login for login, name in approved if re.search(re.escape(wanted), f"{login} {name}", re.I)]
+        return [{"username": login} for login in found[:10]]
+
+
+# Eleven approved users whose login or name contains "ann", who joined before the approved "ann".
+LOOKALIKES = [(f"ann{i}", "", "APPROVED") for i in range(6)] + [
+    (f"user{i}", f"Joanna Hanna{i}", "APPROVED") for i in range(5)
+]
+
+
+@pytest.mark.parametrize(("lookup", "admitted"), [("approved-list", True), ("search", False)])
+def test_an_approved_user_among_eleven_lookalikes(lookup: str, admitted: bool) -> None:
+    """The exact list admits her; the capped search (the old lookup) cannot see her, and says so."""
+    archive = Archive([*LOOKALIKES, ("ann", "Ann A.", "APPROVED"), ("anne", "", "PENDING")], staff_token="t0ken")
+    assert allowed(archive, "Ann", [{**DANDI, "user_lookup": lookup}]) is admitted  # type: ignore[arg-type]
+    assert not allowed(archive, "anne", [{**DANDI, "user_lookup": lookup}]), "pending is not approved"  # type: ignore[arg-type]
+
+
+def test_a_token_that_is_not_staff_admits_nobody() -> None:
+    archive = Archive([("ann", "", "APPROVED")], staff_token="the-staff-token")
+    assert not allowed(archive, "ann")  # type: ignore[arg-type]
 
 
 def test_importing_it_configures_nothing() -> None:

@@ -1,15 +1,17 @@
 """Home governance: the report's numbers on a real directory tree, retention's dry run and limits, an
-archive-and-restore round trip that loses no byte, the hub's restore step run by the real KubeSpawner,
-the soft-limit notice on the hub's real spawn page, the report token's scopes, and no code that deletes."""
+archive-and-restore round trip that loses no byte, the restore run as the user pod's real uid and the notice
+read as the hub's real uid on a root-owned tree laid out as the real one, the soft-limit notice on the hub's
+real spawn page, the report token's scopes, and no code that deletes."""
 
 from __future__ import annotations
 
 import ast
-import asyncio
 import datetime
 import hashlib
 import json
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -19,11 +21,13 @@ from traitlets.config import Config
 
 from offline.engine import Plan
 from offline.spawner import expand, spawner
+from tests.as_uid import HUB, NOTEBOOK, run_as, world_reachable_dir
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, in_component, load_in_cluster_code, plan_with
 from tests.pod_security import baseline_violations
 
 SOURCE = ROOT / "values" / "home_governance.py"
+LAYOUT = load_in_cluster_code(ROOT / "values" / "efs_layout.py")
 NOW = datetime.datetime(2026, 11, 27, 6, 0, tzinfo=datetime.UTC)
 
 
@@ -162,15 +166,102 @@ def test_no_code_path_deletes_a_file() -> None:
     assert "shutil" not in SOURCE.read_text()
 
 
-def test_the_hub_restores_an_archived_home_before_the_server_starts(homes: Path) -> None:
-    """The real KubeSpawner runs the pre-spawn step that the hub's extraConfig installs."""
-    hg.archive(homes, "x-1abc---57cb980e", NOW.date()) if (homes / "home" / "x-1abc---57cb980e").exists() else None
-    tree(homes, {"archive/x-1abc---57cb980e/2026-10-01/thesis.tex": b"\\documentclass{article}"})
-    config = Config()
-    hg.configure_hub(config, homes, "home/{safe_username}", hg.Policy())
-    server = spawner("1abc", config)
-    asyncio.run(server.run_pre_spawn_hook())
-    assert (homes / "home" / "x-1abc---57cb980e" / "thesis.tex").read_bytes() == b"\\documentclass{article}"
+# As the real identities, on a tree owned as the real one ---------------------------------------------------
+
+
+@pytest.fixture
+def efs() -> Iterator[Path]:
+    """A file system root as the cluster leaves it: the layout Job's directories (root), a user's home
+    handed to the notebook user by the nfs-fixer (1000:100), and the script where the user pod mounts it."""
+    root = world_reachable_dir()
+    (root / "fs").mkdir(mode=0o755)  # the EFS root: root-owned 0755, as EFS makes it
+    LAYOUT.make(root / "fs")
+    tree(root / "fs", {"home/gone/thesis.tex": b"\\documentclass{article}", "home/gone/data/a.nwb": b"n" * 4096})
+    for path in [root / "fs" / "home" / "gone", *(root / "fs" / "home" / "gone").rglob("*")]:
+        os.chown(path, *NOTEBOOK)
+    (root / "fs" / "home" / "gone").chmod(0o775)
+    (root / "opt").mkdir(mode=0o755)
+    shutil.copy(SOURCE, root / "opt" / "home_governance.py")
+    (root / "opt" / "home_governance.py").chmod(0o644)
+    yield root
+    shutil.rmtree(root)
+
+
+def restore_as_the_user(root: Path, home: str) -> Any:
+    """The home-restore init container's command, as its uid and group (components/home_governance.py)."""
+    return run_as(*NOTEBOOK, [str(root / "opt" / "home_governance.py"), "restore", str(root / "fs"), home])
+
+
+def test_the_users_own_pod_restores_an_archived_home_as_the_notebook_uid(efs: Path) -> None:
+    fs = efs / "fs"
+    original = fingerprint(fs / "home" / "gone")
+    hg.archive(fs, "gone", NOW.date())  # the report job, as root
+    done = restore_as_the_user(efs, "gone")
+    assert done.returncode == 0, done.stderr
+    assert "restored gone from" in done.stdout
+    assert fingerprint(fs / "home" / "gone") == original
+    assert (fs / "home" / "gone").stat().st_uid == NOTEBOOK[0], "the home is the user's, as before"
+    again = restore_as_the_user(efs, "gone")
+    assert again.returncode == 0 and "nothing to restore" in again.stdout
+
+
+def test_the_restore_replaces_the_empty_directory_the_kubelet_made(efs: Path) -> None:
+    fs = efs / "fs"
+    hg.archive(fs, "gone", NOW.date())
+    (fs / "home" / "gone").mkdir(mode=0o755)  # the kubelet (root) makes a sub-path with the volume root's mode
+    done = restore_as_the_user(efs, "gone")
+    assert done.returncode == 0, done.stderr
+    assert (fs / "home" / "gone" / "thesis.tex").is_file()
+
+
+def test_a_first_login_restores_nothing_and_fails_nothing(efs: Path) -> None:
+    done = restore_as_the_user(efs, "newcomer")
+    assert done.returncode == 0 and "nothing to restore for newcomer" in done.stdout, done.stderr
+
+
+def test_without_the_layout_the_users_restore_is_refused(efs: Path) -> None:
+    """Teeth: home/ and archive/ as root left them before (kubelet and report job, root-owned 0755)."""
+    fs = efs / "fs"
+    hg.archive(fs, "gone", NOW.date())
+    for path in (fs / "home", fs / "archive", fs / "archive" / "gone"):
+        os.chown(path, 0, 0)
+        path.chmod(0o755)
+    done = restore_as_the_user(efs, "gone")
+    assert done.returncode != 0 and "PermissionError" in done.stderr
+    assert (fs / "archive" / "gone" / "2026-11-27" / "thesis.tex").is_file(), "nothing moved"
+
+
+NOTICE_READER = """
+import importlib.util, json, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("hg", sys.argv[1])
+hg = importlib.util.module_from_spec(spec); sys.modules["hg"] = hg; spec.loader.exec_module(hg)
+print(json.dumps(hg.usage_notice(Path("."), sys.argv[2], hg.Policy(soft_limit_gib=float(sys.argv[3])))))
+"""
+
+
+def test_the_hub_reads_the_notices_as_its_own_uid_and_no_more(efs: Path) -> None:
+    """The report job (root) writes; the hub (1000:1000) reads, from inside its admin/notices mount."""
+    fs = efs / "fs"
+    limit = 1000 / hg.GIB
+    hg.write(fs, hg.report(fs, [user("gone", 3)], hg.Policy(soft_limit_gib=limit), NOW))
+    (efs / "opt" / "notices.py").write_text(NOTICE_READER)
+    script = [str(efs / "opt" / "notices.py"), str(efs / "opt" / "home_governance.py")]
+    read = run_as(*HUB, [*script, "gone", str(limit)], cwd=fs / "admin" / "notices")
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout) == {"used_gib": round(4119 / hg.GIB, 1), "limit_gib": limit, "as_of": "2026-11-27"}
+    # The full report stays with admins: the hub's uid cannot read it, even from inside admin/.
+    peek = run_as(*HUB, ["-c", "import os; os.listdir('.')"], cwd=fs / "admin" / "reports")
+    assert peek.returncode != 0 and "PermissionError" in peek.stderr
+
+
+def test_the_report_on_an_empty_file_system_reports_nothing(tmp_path: Path) -> None:
+    for root in (tmp_path / "without-home", tmp_path / "laid-out"):
+        root.mkdir()
+    LAYOUT.make(tmp_path / "laid-out")
+    for root in (tmp_path / "without-home", tmp_path / "laid-out"):
+        result = hg.report(root, people(), hg.Policy(), NOW)
+        assert (result["total_bytes"], result["homes"], result["inactive"]) == (0, [], [])
 
 
 def test_the_jobs_names_are_the_hubs(homes: Path) -> None:
@@ -187,7 +278,9 @@ def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) ->
     policy = hg.Policy(soft_limit_gib=4000 / hg.GIB)
     hg.write(homes, hg.report(homes, people(), policy, NOW))
     config = Config()
-    hg.configure_hub(config, homes, "home/{safe_username}", policy)
+    config.JupyterHub.template_vars = {"server_max_age": "7 days"}  # as hub.config sets it
+    hg.configure_hub(config, homes / "admin" / "notices", "home/{safe_username}", policy)
+    assert config.JupyterHub.template_vars["server_max_age"] == "7 days", "added to, not replaced"
     notice = config.JupyterHub.template_vars["home_usage"]
     over = notice(SimpleNamespace(spawner=spawner("idle", config)))
     assert over == {"used_gib": round(5300 / hg.GIB, 1), "limit_gib": 4000 / hg.GIB, "as_of": "2026-11-27"}
@@ -202,6 +295,8 @@ def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) ->
     shown = page.render(home_usage=over, **context)
     assert "Your home directory holds" in shown and "<select name='profile'>" in shown
     assert "Your home directory holds" not in page.render(home_usage=None, **context)
+    assert "Servers on this hub stop 7 days after they start" in page.render(server_max_age="7 days", **context)
+    assert "Servers on this hub stop" not in page.render(server_max_age="", **context)
 
 
 # The deployed pieces -------------------------------------------------------------------------------------
@@ -228,7 +323,8 @@ def test_retention_is_off_on_both_stacks_and_admins_are_exempt(plan: Plan) -> No
 def test_the_exporter_reads_the_homes_read_only_within_its_walk_budget(plan: Plan) -> None:
     exporter = plan.one("kubernetes:apps/v1:Deployment", "homes-exporter").inputs["spec"]["template"]
     (container,) = exporter["spec"]["containers"]
-    assert container["volumeMounts"] == [{"name": "efs", "mountPath": "/efs", "readOnly": True, "subPath": "home"}]
+    assert container["volumeMounts"][0] == {"name": "efs", "mountPath": "/efs", "readOnly": True, "subPath": "home"}
+    assert all(m["readOnly"] for m in container["volumeMounts"])
     homes = plan.config.homes
     assert f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000" in container["command"][-1]
     assert exporter["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
@@ -263,3 +359,14 @@ def test_an_admin_restores_a_home_by_hand(homes: Path, capsys: pytest.CaptureFix
     assert hg.main(["restore", str(homes), "gone"]) == 0
     assert fingerprint(homes / "home" / "gone") == original
     assert "restored gone from" in capsys.readouterr().out
+
+
+def test_the_hub_mounts_no_home_only_the_notices_read_only(plan: Plan) -> None:
+    hub = plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["hub"]
+    assert hub["extraVolumes"] == [{"name": "notices", "persistentVolumeClaim": {"claimName": "efs-claim",
+                                                                                "readOnly": True}}]  # fmt: skip
+    assert hub["extraVolumeMounts"] == [
+        {"name": "notices", "mountPath": "/srv/home-notices", "subPath": "admin/notices", "readOnly": True}
+    ]
+    assert hub["extraVolumeMounts"][0]["mountPath"] == str(hg.HUB_NOTICES)
+    assert "pre_spawn_hook" not in SOURCE.read_text(), "no file is moved in the hub's event loop"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from offline.engine import FAKE_SECRETS, Plan
+from offline.fake_cloud import ACCOUNT_ID
 from stackconfig import kubernetes
 from stackconfig.hub import DEFAULT_PROFILES
 from tests.charts import of_kind, render
@@ -68,7 +69,7 @@ def test_github_login_per_stack(plan: Plan) -> None:
     assert "allow_all" not in github
     assert config["Authenticator"] == {"enable_auth_state": True, "admin_users": auth["adminUsers"]}
     # Named explicitly (the chart's default is dummy); the DANDI gate's extraConfig then swaps in its subclass.
-    assert config["JupyterHub"] == {"authenticator_class": "github"}
+    assert config["JupyterHub"]["authenticator_class"] == "github"
 
 
 def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
@@ -79,6 +80,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "name": "dandi",
             "display_name": "DANDI (staging)",
             "api_url": "https://api-staging.dandiarchive.org/api",
+            "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://gui-staging.dandiarchive.org",
         }
@@ -88,6 +90,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "name": "dandi",
             "display_name": "DANDI",
             "api_url": "https://api.dandiarchive.org/api",
+            "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://dandiarchive.org",
         }
@@ -99,7 +102,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
 
 def test_without_the_gate_any_github_user_is_admitted_explicitly() -> None:
     hub = values(plan_with("staging", set_={"hub.auth.requireDandiUser": False}))["hub"]
-    assert hub["config"]["JupyterHub"] == {"authenticator_class": "github"}
+    assert hub["config"]["JupyterHub"]["authenticator_class"] == "github"
     assert hub["config"]["GitHubOAuthenticator"]["allow_all"] is True
     assert "dandi-auth" not in hub["extraConfig"]
     assert "DandiGitHubAuthenticator" not in hub["config"]
@@ -108,7 +111,7 @@ def test_without_the_gate_any_github_user_is_admitted_explicitly() -> None:
 def test_shared_password_login_where_enabled() -> None:
     plan = plan_with("staging", set_={"hub.auth": {"type": "shared-password", "adminUsers": ["satra"]}})
     config = values(plan)["hub"]["config"]
-    assert config["JupyterHub"] == {"authenticator_class": "shared-password"}
+    assert config["JupyterHub"]["authenticator_class"] == "shared-password"
     assert config["SharedPasswordAuthenticator"] == {
         "user_password": FAKE_SECRETS["dandihub:sharedPassword"],
         "admin_password": FAKE_SECRETS["dandihub:sharedAdminPassword"],
@@ -177,15 +180,19 @@ def test_prod_menu_is_the_default_menu_plus_workshops_while_one_runs(prod: Plan)
     }
     assert [s for s, p in menu.items() if p.get("default")] == ["base"]
     gpu = menu["gpu"]["kubespawner_override"]
-    assert gpu["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
-    assert gpu["image"] == "dandiarchive/dandihub:latest-gpu"
+    assert gpu["extra_resource_limits"] == {"nvidia.com/gpu": "1", "ephemeral-storage": str(22 * 1024**3)}
+    # Pinned, and pulled through prod's Docker Hub mirror in its own account and region.
+    pinned = {key: image.image for key, image in prod.config.hub.images.items()}
+    mirror = f"{ACCOUNT_ID}.dkr.ecr.us-east-2.amazonaws.com/docker-hub-prod/"
+    assert pinned["gpu"].startswith("dandiarchive/dandihub:latest-gpu@sha256:")
+    assert gpu["image"] == mirror + pinned["gpu"]
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in gpu[
         "tolerations"
     ]
     choices = menu["base"]["profile_options"]["image"]["choices"]
     assert {k: c["kubespawner_override"]["image"] for k, c in choices.items()} == {
-        "standard": "dandiarchive/dandihub:latest",
-        "matlab": "dandiarchive/dandihub:latest-matlab",
+        "standard": mirror + pinned["standard"],
+        "matlab": mirror + pinned["matlab"],
     }
     assert [k for k, c in choices.items() if c["default"]] == ["standard"]
 
@@ -213,7 +220,7 @@ def test_homes_and_shares_on_the_efs_claim(plan: Plan) -> None:
 
 def test_ownership_fixed_by_a_root_init_container_while_the_notebook_is_unprivileged(plan: Plan) -> None:
     singleuser = values(plan)["singleuser"]
-    (fixer,) = singleuser["initContainers"]
+    _restore, fixer = singleuser["initContainers"]
     assert fixer["securityContext"] == {"runAsUser": 0}
     assert "chown 1000:100 /nfs /shared" in fixer["command"][-1]
     assert {m["mountPath"]: m["subPath"] for m in fixer["volumeMounts"]} == {
@@ -234,7 +241,10 @@ def test_privileged_user_pods_only_on_request() -> None:
 
 def test_operations_settings(plan: Plan) -> None:
     v = values(plan)
-    assert v["cull"] == {"enabled": True, "timeout": 3600, "every": 300, "maxAge": 0}
+    # Production stops every server after a week unless its stack file lifts it (maxAge: 0).
+    max_age = {"staging": 0, "prod": 7 * 24 * 3600}[plan.stack]
+    assert v["cull"] == {"enabled": True, "timeout": 3600, "every": 300, "maxAge": max_age}
+    assert v["hub"]["config"]["JupyterHub"]["template_vars"] == {"server_max_age": "7 days" if max_age else ""}
     assert v["singleuser"]["defaultUrl"] == "/lab"
     assert v["singleuser"]["startTimeout"] == 1200
     command = v["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"]
@@ -251,6 +261,12 @@ def test_operations_settings(plan: Plan) -> None:
 def test_culling_from_config() -> None:
     v = values(plan_with("staging", set_={"hub.culling": {"timeout": 7200, "every": 600}}))
     assert (v["cull"]["timeout"], v["cull"]["every"]) == (7200, 600)
+    lifted = values(plan_with("prod", set_={"hub.culling": {"maxAge": 0}}))
+    assert lifted["cull"]["maxAge"] == 0
+    assert lifted["hub"]["config"]["JupyterHub"]["template_vars"]["server_max_age"] == ""
+    longer = values(plan_with("prod", set_={"hub.culling": {"maxAge": 36 * 3600, "timeout": 7200}}))
+    assert longer["cull"]["maxAge"] == 36 * 3600 and longer["cull"]["timeout"] == 7200
+    assert longer["hub"]["config"]["JupyterHub"]["template_vars"]["server_max_age"] == "36 hours"
 
 
 def test_the_charts_single_puller_gives_way_to_one_per_group(plan: Plan) -> None:
@@ -317,7 +333,8 @@ def test_warm_seats_per_profile_on_its_own_group() -> None:
     assert spec["nodeSelector"] == {"dandiarchive.org/node-group": "gpu"}
     assert spec["tolerations"] == _group_taints(plan, "gpu")
     assert spec["containers"][0]["resources"] == {
-        "requests": {"cpu": 6, "memory": 24 * 1024**3}, "limits": {"nvidia.com/gpu": 1},
+        "requests": {"cpu": 6, "memory": 24 * 1024**3, "ephemeral-storage": 2 * 1024**3},
+        "limits": {"nvidia.com/gpu": 1},
     }  # fmt: skip
 
 
@@ -393,7 +410,7 @@ def test_up_does_not_wait_for_seats_the_autoscaler_is_still_placing() -> None:
 def test_escaped_home_names_drive_the_home_volume_and_the_fixer_alike() -> None:
     singleuser = values(plan_with("staging", set_={"hub.homeNames": "escaped"}))["singleuser"]
     assert singleuser["storage"]["static"]["subPath"] == "home/{escaped_username}"
-    (fixer,) = singleuser["initContainers"]
+    _restore, fixer = singleuser["initContainers"]
     assert {"name": "home", "mountPath": "/nfs", "subPath": "home/{escaped_username}"} in fixer["volumeMounts"]
 
 

@@ -96,11 +96,7 @@ def test_az_count_decides_the_subnets() -> None:
 
 
 def test_existing_vpc_creates_no_network_resources() -> None:
-    existing = {
-        "vpcId": "vpc-0123456789abcdef0",
-        "publicSubnetIds": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
-        "privateSubnetIds": ["subnet-0ccccccc", "subnet-0ddddddd"],
-    }
+    existing = EXISTING_VPC
     plan = plan_with("staging", set_={"network.existing": existing})
     assert in_component(plan, "dandihub:network:Network") == []
     # Security groups and the node groups' launch templates are not network resources.
@@ -112,6 +108,37 @@ def test_existing_vpc_creates_no_network_resources() -> None:
     assert cluster["publicSubnetIds"] == existing["publicSubnetIds"]
     mounts = plan.of_type("aws:efs/mountTarget:MountTarget")
     assert sorted(m.inputs["subnetId"] for m in mounts) == existing["privateSubnetIds"]
+
+
+def test_every_private_route_table_reaches_s3_through_a_gateway_endpoint(plan: Plan) -> None:
+    """The archive (us-east-2) and ECR's layers (served from S3) skip NAT on both stacks; the public side,
+    whose only private-side client is the NAT instance, needs no route of its own."""
+    endpoint = plan.one("aws:ec2/vpcEndpoint:VpcEndpoint", "network-s3").inputs
+    assert endpoint["vpcEndpointType"] == "Gateway"
+    assert endpoint["serviceName"] == "com.amazonaws.us-east-2.s3"
+    assert endpoint["vpcId"] == "vpc-network-vpc"
+    private = {t.id for t in plan.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in t.name}
+    assert len(private) == stack_config(plan)["dandihub:network"]["azCount"]
+    assert sorted(endpoint["routeTableIds"]) == sorted(private)
+
+
+EXISTING_VPC = {
+    "vpcId": "vpc-0123456789abcdef0",
+    "publicSubnetIds": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
+    "privateSubnetIds": ["subnet-0ccccccc", "subnet-0ddddddd"],
+}
+
+
+def test_an_existing_vpc_gets_the_s3_endpoint_on_the_route_tables_named_or_a_warning() -> None:
+    tables = ["rtb-0aaaaaaaaaaaaaaa1", "rtb-0aaaaaaaaaaaaaaa2"]
+    plan = plan_with("staging", set_={"network.existing": {**EXISTING_VPC, "s3EndpointRouteTableIds": tables}})
+    endpoint = plan.one("aws:ec2/vpcEndpoint:VpcEndpoint").inputs
+    assert (endpoint["vpcId"], endpoint["routeTableIds"]) == (EXISTING_VPC["vpcId"], tables)
+    assert not [w for w in plan.warnings if "s3EndpointRouteTableIds" in w]
+    bare = plan_with("staging", set_={"network.existing": EXISTING_VPC})
+    assert bare.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+    (warning,) = [w for w in bare.warnings if "s3EndpointRouteTableIds" in w]
+    assert "must already have an S3 gateway endpoint" in warning
 
 
 def test_every_aws_resource_uses_the_tagged_provider(plan: Plan) -> None:

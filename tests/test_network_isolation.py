@@ -40,6 +40,9 @@ def destinations(plan: Plan) -> dict[str, tuple[Destination, bool]]:
                                       KUBE_SYSTEM), True),
         "the VPC resolver": (Destination(vpc_address(plan, 2), 53, "UDP"), True),
         "a public HTTPS site": (Destination("151.101.0.223", 443), True),
+        # S3 in us-east-2 (ip-ranges.json, S3 us-east-2 52.219.80.0/20): the gateway endpoint changes the
+        # route, not the address, so the policy must allow it as public.
+        "the DANDI archive on S3": (Destination("52.219.88.10", 443), True),
         "a public git server over ssh": (Destination("140.82.112.3", 22), True),
         "another user's server": (Destination(vpc_address(plan, 303), 8888, pod_labels=USER_SERVER,
                                               namespace="dandihub"), False),

@@ -1,8 +1,10 @@
-"""User servers: their SQLite databases and runtime files off NFS, and culling that means idle, with the
-configuration loaded into the real jupyter_server, IPython and KubeSpawner classes."""
+"""User servers: their SQLite databases (notebook signatures included) and runtime files off NFS, and
+culling that means idle (busy kernels and terminal jobs count), with the configuration loaded into the real
+jupyter_server, jupyter_server_terminals, nbformat, IPython and KubeSpawner classes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import os
@@ -107,6 +109,55 @@ def test_the_server_probe_has_teeth(staging: Plan, tmp_path: Path) -> None:
     assert start_server([ours], tmp_path)["loaded"] is False
 
 
+# The real notary as the server builds it (its contents manager's) and as `jupyter trust` builds it, after a
+# notebook is saved (and so signed) through the server.
+NOTARY_PROBE = """
+import json, sys
+import nbformat
+from jupyter_server.serverapp import ServerApp
+from nbformat.sign import TrustNotebookApp
+app = ServerApp()
+app.initialize(argv=[], new_httpserver=False, find_extensions=False)
+notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+app.contents_manager.save({"type": "notebook", "format": "json", "content": notebook}, "signed.ipynb")
+trust = TrustNotebookApp()
+trust.initialize(argv=[])
+print(json.dumps({"server": app.contents_manager.notary.db_file, "trust": trust.notary.db_file}))
+"""
+
+
+def notary_files(config_dirs: list[Path], tmp_path: Path) -> tuple[dict[str, str], list[str]]:
+    """Where the real notaries keep signatures, and the SQLite files left in the home after a save."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_PATH": os.pathsep.join(str(d) for d in config_dirs),
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", NOTARY_PROBE], env=env, cwd=home, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    left = sorted(str(p.relative_to(home)) for p in home.rglob("*.db"))
+    return json.loads(done.stdout.strip().splitlines()[-1]), left
+
+
+def test_notebook_signatures_stay_off_the_home_for_the_server_and_jupyter_trust(staging: Plan, tmp_path: Path) -> None:
+    found, left = notary_files([mounted_files(staging, tmp_path / "pod")], tmp_path)
+    assert found == {"server": "/tmp/jupyter-nbsignatures.db", "trust": "/tmp/jupyter-nbsignatures.db"}
+    assert left == []
+
+
+def test_the_notary_probe_has_teeth(tmp_path: Path) -> None:
+    """Without our settings nbformat puts the database in the data dir, in the home."""
+    found, left = notary_files([], tmp_path)
+    assert found["server"] == str(tmp_path / "home" / ".local" / "share" / "jupyter" / "nbsignatures.db")
+    assert left == [".local/share/jupyter/nbsignatures.db"]
+
+
 def real_config(plan: Plan) -> Config:
     return Config(server_config(plan.config.hub))
 
@@ -115,6 +166,7 @@ def test_no_sqlite_database_stays_on_the_home_file_system(staging: Plan) -> None
     from IPython.core.history import HistoryManager
     from jupyter_server_fileid.manager import BaseFileIdManager
     from jupyter_server_ydoc.stores import SQLiteYStore
+    from nbformat.sign import NotebookNotary
 
     config = real_config(staging)
     ipython = Config({"HistoryManager": {"hist_file": "/tmp/ipython-history.sqlite"}})
@@ -123,7 +175,8 @@ def test_no_sqlite_database_stays_on_the_home_file_system(staging: Plan) -> None
     assert "hist_file" in HistoryManager.class_traits(config=True) and ipython.HistoryManager.hist_file.startswith(
         "/tmp/"
     )
-    for cls in (BaseFileIdManager, SQLiteYStore):
+    assert config.NotebookNotary.db_file.startswith("/tmp/")
+    for cls in (BaseFileIdManager, SQLiteYStore, NotebookNotary):
         assert set(config[cls.__name__]) <= set(cls.class_traits(config=True)), cls.__name__
 
 
@@ -159,3 +212,63 @@ def test_a_busy_kernel_is_activity_and_an_idle_one_is_not() -> None:
     assert extension.record_busy(server) is True
     assert ServerWebApplication.last_activity(web_app) > started + datetime.timedelta(hours=1), "busy is activity"
     assert extension._jupyter_server_extension_points() == [{"module": "busy_kernels_activity"}]
+
+
+def test_a_command_running_in_a_terminal_is_activity_and_a_prompt_is_not() -> None:
+    """Real terminals (jupyter_server_terminals' TerminalManager over terminado's ptys, bash with job control):
+    a silent foreground `sleep` keeps its terminal and its server; a terminal at its prompt is culled by the
+    real terminal culler once quiet for its timeout."""
+    from jupyter_server.serverapp import ServerWebApplication
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+    from jupyter_server_terminals.terminalmanager import TerminalManager
+
+    extension = load_extension()
+
+    async def scenario() -> dict[str, object]:
+        terminals = TerminalManager(shell_command=["bash", "--norc", "--noprofile", "-i"], cull_inactive_timeout=600)
+        working, waiting = terminals.create()["name"], terminals.create()["name"]
+        job = terminals.terminals[working].ptyproc
+        job.write("sleep 60\n")  # prints nothing
+        for _ in range(100):
+            if os.tcgetpgrp(job.fd) != job.pid:
+                break
+            await asyncio.sleep(0.05)
+        started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)
+        for terminal in terminals.terminals.values():
+            terminal.last_activity = started
+        kernels = MappingKernelManager()
+        kernels.last_kernel_activity = started
+        settings = {"started": started, "kernel_manager": kernels, "terminal_manager": terminals,
+                    "last_activity_times": {}}  # fmt: skip
+        server = SimpleNamespace(kernel_manager=kernels, web_app=SimpleNamespace(settings=settings))
+        busy = extension.record_busy(server)
+        server_active = ServerWebApplication.last_activity(server.web_app) > started + datetime.timedelta(hours=1)
+        for name in (working, waiting):
+            await terminals._cull_inactive_terminal(name)
+        left = sorted(terminals.terminals)
+        await terminals.terminate_all()
+        return {"busy": busy, "server_active": server_active, "left": left, "working": working}
+
+    found = asyncio.run(scenario())
+    assert found["busy"] is True and found["server_active"] is True
+    assert found["left"] == [found["working"]], "the terminal at its prompt is culled, the working one kept"
+
+
+def test_the_terminal_check_has_teeth() -> None:
+    """At a prompt, nothing is busy."""
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+    from jupyter_server_terminals.terminalmanager import TerminalManager
+
+    extension = load_extension()
+
+    async def scenario() -> bool:
+        terminals = TerminalManager(shell_command=["bash", "--norc", "--noprofile", "-i"])
+        terminals.create()
+        await asyncio.sleep(0.3)
+        settings = {"terminal_manager": terminals}
+        busy = extension.record_busy(SimpleNamespace(kernel_manager=MappingKernelManager(),
+                                                     web_app=SimpleNamespace(settings=settings)))  # fmt: skip
+        await terminals.terminate_all()
+        return bool(busy)
+
+    assert asyncio.run(scenario()) is False

@@ -13,7 +13,7 @@ from tests.conftest import plan_with
 def test_every_profile_and_image_has_a_warm_and_a_cold_wait(plan: Plan) -> None:
     waits = startup.waits(plan.config)
     assert [(w.profile, w.image) for w in waits] == [(p.slug, i) for p in plan.config.hub.profiles for i in p.images]
-    assert all(w.warm_seconds == 12 and w.cold_seconds is None for w in waits), "no sizes in the stack files yet"
+    assert all(w.warm_seconds == 12 and w.cold_seconds is not None for w in waits), "every image has its size"
 
 
 def test_a_known_size_gives_a_cold_wait_from_the_figures() -> None:
@@ -33,7 +33,11 @@ def test_a_known_size_gives_a_cold_wait_from_the_figures() -> None:
 
 def test_the_plan_prints_the_table_and_the_goal(staging: Plan) -> None:
     text = startup.render(staging.config)
-    assert "base / standard" in text and "cold unknown (no image size in config), parallel pull" in text
+    assert "base / standard" in text and "unknown" not in text
+    unsized = plan_with("staging", set_={"hub.images.standard.sizeGb": None}).config
+    assert "base / standard" in text and "cold unknown (no image size in config), parallel pull" in startup.render(
+        unsized
+    )
     assert "goals: warm under 30 s; cold under 240 s for a 10 GB image, which takes" in text
     assert "192 s with parallel pull (gpu, user-small, workshop): met" in text
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from offline.charts import ADDON_CHARTS
 from offline.engine import read_stack_config, stacks
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import GrafanaConfig, PrometheusConfig
@@ -87,6 +88,9 @@ def test_fetch_charts_pulls_the_versions_the_program_deploys() -> None:
     assert pulls == [
         f'helm pull {chart} --repo {repo} --version {version} --untar --untardir "$into"'
         for chart, (version, repo) in PINNED_CHARTS.items()
+    ] + [
+        f'helm pull {name} --repo {chart.repo} --version {chart.version} --untar --untardir "$into"'
+        for name, chart in ADDON_CHARTS.items()
     ]
     for stack in stacks():
         config = read_stack_config(stack)

@@ -7,9 +7,12 @@ It runs in two places, from this one file:
   activity and servers, nothing else), writes a report for admins, and, only when retention is enabled,
   moves inactive homes to `archive/<home>/<date>/` on the same file system (a rename: nothing is copied
   or deleted) within its safety limits;
-- inside the hub, as z2jh `hub.extraConfig` (where `c` is the hub's config): before a server starts, a
-  returning user's archived home is moved back, and the spawn page shows a user over the soft limit their
-  usage, the limit and how to clean up.
+- as the first init container of every user's pod (`home_governance.py restore <root> <home>`, as the
+  notebook's uid and the users' group, which values/efs_layout.py gives the rights it needs): a returning
+  user's newest archive is moved back before anything mounts the home;
+- inside the hub, as z2jh `hub.extraConfig` (where `c` is the hub's config): the spawn page shows a user
+  over the soft limit their usage, the limit and how to clean up, from the notices the report leaves in
+  `admin/notices/` (the one directory the hub mounts, read-only).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
-HOMES, ARCHIVE, REPORTS = "home", "archive", "admin/reports"
+HOMES, ARCHIVE, REPORTS, NOTICES = "home", "archive", "admin/reports", "admin/notices"
+NOTICE_FILE = "usage.json"
 
 
 class InconsistentError(RuntimeError):
@@ -122,7 +126,12 @@ def archive(root: Path, home: str, today: datetime.date) -> dict[str, Any]:
     if target.exists():
         raise InconsistentError(f"{target} exists already")
     before = measure(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        # Like archive/ itself (values/efs_layout.py): the user's own restore must rename the snapshot out.
+        target.parent.mkdir(parents=True)
+        area = (root / ARCHIVE).stat()
+        os.chown(target.parent, -1, area.st_gid)
+        os.chmod(target.parent, area.st_mode & 0o7777)
     os.rename(source, target)
     after = measure(target)
     if (after.bytes, after.files) != (before.bytes, before.files):
@@ -154,7 +163,9 @@ def restore(root: Path, home: str) -> Path | None:
 def report(root: Path, users: list[User], policy: Policy, now: datetime.datetime) -> dict[str, Any]:
     """Measure, plan, apply retention if enabled (within its limits), and describe it all."""
     homes = root / HOMES
-    usage = {p.name: measure(p) for p in sorted(homes.iterdir()) if p.is_dir() and not p.is_symlink()}
+    # A new file system has an empty home/ (or none, before its layout was made): no homes, no error.
+    entries = sorted(homes.iterdir()) if homes.is_dir() else []
+    usage = {p.name: measure(p) for p in entries if p.is_dir() and not p.is_symlink()}
     previous = _previous(root)
     prices = policy.prices_gb_month
     rows = []
@@ -197,13 +208,21 @@ def _previous(root: Path) -> dict[str, int]:
 
 
 def write(root: Path, result: dict[str, Any]) -> Path:
-    """The report as JSON (for the hub's notices and the next run's growth) and Markdown (for people)."""
+    """The report as JSON (for the next run's growth) and Markdown (for people), both for admins only, and
+    the notices the hub shows: the homes over the soft limit and their size, nothing else."""
     out = root / REPORTS
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)  # admins only: no user server mounts admin/, and this keeps it from anyone else too
     stamp = result["generated"][:10]
     path = out / f"usage-{stamp}.json"
     path.write_text(json.dumps(result, indent=1))
+    notices = root / NOTICES
+    notices.mkdir(parents=True, exist_ok=True)
+    over = {r["home"]: r["bytes"] for r in result["homes"] if r["over_soft_limit"]}
+    fresh = notices / f".{NOTICE_FILE}.new"
+    fresh.write_text(json.dumps({"as_of": stamp, "over_soft_limit": over}))
+    fresh.chmod(0o644)  # the hub reads it as its own uid
+    os.replace(fresh, notices / NOTICE_FILE)  # the hub never reads half a file
     lines = [
         f"# Home directories, {stamp}",
         "",
@@ -266,32 +285,28 @@ def load_policy(path: Path) -> Policy:
     return Policy(**{**raw, "exempt": frozenset(raw.get("exempt", []))})
 
 
-def usage_notice(root: Path, home: str, policy: Policy) -> dict[str, Any] | None:
-    """What the spawn page tells a user over the soft limit (from the newest report), else None."""
-    reports = sorted((root / REPORTS).glob("usage-*.json")) if (root / REPORTS).is_dir() else []
-    if not reports:
+def usage_notice(notices: Path, home: str, policy: Policy) -> dict[str, Any] | None:
+    """What the spawn page tells a user over the soft limit (from the newest report's notices), else None."""
+    path = notices / NOTICE_FILE
+    if not path.is_file():
         return None
-    row = next((r for r in json.loads(reports[-1].read_text())["homes"] if r["home"] == home), None)
-    if row is None or row["bytes"] <= policy.soft_limit_gib * GIB:
+    latest = json.loads(path.read_text())
+    used = latest["over_soft_limit"].get(home)
+    if used is None or used <= policy.soft_limit_gib * GIB:
         return None
-    return {"used_gib": round(row["bytes"] / GIB, 1), "limit_gib": policy.soft_limit_gib, "as_of": reports[-1].stem[6:]}
+    return {"used_gib": round(used / GIB, 1), "limit_gib": policy.soft_limit_gib, "as_of": latest["as_of"]}
 
 
-def configure_hub(c: Any, root: Path, home_template: str, policy: Policy) -> None:
-    """In the hub: restore an archived home before its server starts; tell users over the soft limit."""
-    from kubespawner import KubeSpawner
+def configure_hub(c: Any, notices: Path, home_template: str, policy: Policy) -> None:
+    """In the hub: tell users over the soft limit (the restore runs in the user's own pod, not here)."""
 
-    def home_of(spawner: KubeSpawner) -> str:
+    def home_of(spawner: Any) -> str:
         return spawner._expand_user_properties(home_template).split("/", 1)[1]
 
-    async def restore_before_start(spawner: KubeSpawner) -> None:
-        restored = restore(root, home_of(spawner))
-        if restored is not None:
-            spawner.log.info("restored %s's home from %s", spawner.user.name, restored)
-
-    c.KubeSpawner.pre_spawn_hook = restore_before_start
+    # Added to the template variables hub.config set (the banner), not replacing them.
     c.JupyterHub.template_vars = {
-        "home_usage": lambda user: usage_notice(root, home_of(user.spawner), policy) if user is not None else None
+        **c.JupyterHub.get("template_vars", {}),
+        "home_usage": lambda user: usage_notice(notices, home_of(user.spawner), policy) if user is not None else None,
     }
 
 
@@ -311,7 +326,7 @@ def home_namer(scheme: str) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    """The report job: `home_governance.py <file system root> <policy.json>`; an admin's restore by hand:
+    """The report job: `home_governance.py <file system root> <policy.json>`; the restore in the user's pod:
     `home_governance.py restore <file system root> <home directory name>`."""
     if argv[0] == "restore":
         restored = restore(Path(argv[1]), argv[2])
@@ -321,17 +336,19 @@ def main(argv: list[str]) -> int:
     home_of = home_namer(os.environ["HOME_NAMES"])
     users = hub_users(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"], home_of)
     result = report(root, users, policy, datetime.datetime.now(datetime.UTC))
-    print(f"wrote {write(root, result)}; archived {len(result['retention']['archived'])}")
+    written = write(root, result)
+    print(written.with_suffix(".md").read_text())  # the job's log holds the report too: `kubectl logs`
+    print(f"wrote {written}; archived {len(result['retention']['archived'])}")
     if result["retention"]["stopped"]:
         print(f"stopped: {result['retention']['stopped']}", file=sys.stderr)
         return 1
     return 0
 
 
-# Where the hub finds the file system and the policy (the program mounts both; components/home_governance.py).
-HUB_ROOT, HUB_POLICY = Path("/srv/efs"), Path("/usr/local/etc/jupyterhub/home-governance/policy.json")
+# Where the hub finds the notices and the policy (the program mounts both; components/home_governance.py).
+HUB_NOTICES, HUB_POLICY = Path("/srv/home-notices"), Path("/usr/local/etc/jupyterhub/home-governance/policy.json")
 
 if "c" in globals():  # executed by the hub as extraConfig, where `c` is the hub's config object
-    configure_hub(c, HUB_ROOT, os.environ["DANDIHUB_HOME_TEMPLATE"], load_policy(HUB_POLICY))  # type: ignore[name-defined]  # noqa: F821
+    configure_hub(c, HUB_NOTICES, os.environ["DANDIHUB_HOME_TEMPLATE"], load_policy(HUB_POLICY))  # type: ignore[name-defined]  # noqa: F821
 elif __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

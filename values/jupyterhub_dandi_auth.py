@@ -14,11 +14,28 @@ from urllib.parse import quote
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets import Dict, List
 
+# How an archive is asked whether a GitHub login is an approved user (dandi/dandi-archive@3e3c3c9c,
+# dandiapi/api/views/users.py and dandiapi/urls.py):
+# - `approved-list`: GET /users/?approved_only=true, every approved user's GitHub login (users_list_view,
+#   since 2025-09-12); exact, and it needs the token of a staff account (permissions.IsAdminUser: is_staff
+#   or is_superuser);
+# - `search`: GET /users/search/?username=<login> (users_search_view), any approved account's token, but a
+#   case-insensitive *substring* search of names and logins capped at 10 results ordered by date joined,
+#   so an approved user whose login is part of ten earlier users' names is not among the answers. Only
+#   for archives that lack the list (the LINC fork, lincbrain/linc-archive@9738b289, has only the search).
+LOOKUPS = {"approved-list": "/users/?approved_only=true", "search": "/users/search/?username={login}"}
+SEARCH_CAP = 10
+
 
 def registered_logins(response: Any) -> set[str]:
-    """The logins in an archive's `/users/search/` answer (a list, or a page with `results`), lowercased."""
+    """The logins in an archive's answer, lowercased: the approved list (GitHub logins as strings) or a
+    search (users with a `username`, as a list or a page with `results`)."""
     users = response.get("results", []) if isinstance(response, dict) else response
-    return {str(u.get("username", "")).lower() for u in users or [] if isinstance(u, dict)}
+    return {
+        str(u.get("username", "") if isinstance(u, dict) else u).lower()
+        for u in users or []
+        if isinstance(u, dict | str)
+    }
 
 
 def is_registered(login: str, response: Any) -> bool:
@@ -50,7 +67,8 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
     archives = List(
         Dict(),
         config=True,
-        help="Archives asked in turn: name, display_name, api_url, token (may search users), registration_url.",
+        help="Archives asked in turn: name, display_name, api_url, user_lookup (approved-list or search), token "
+        "(a staff account's for approved-list), registration_url.",
     )
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
@@ -63,7 +81,8 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
         return False
 
     async def _registered_in(self, archive: dict[str, str], username: str) -> bool:
-        url = f"{archive['api_url'].rstrip('/')}/users/search/?username={quote(username)}"
+        lookup = archive.get("user_lookup", "approved-list")
+        url = archive["api_url"].rstrip("/") + LOOKUPS[lookup].format(login=quote(username))
         try:
             response = await self.httpfetch(
                 url,
@@ -73,7 +92,14 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
         except Exception as error:
             self.log.error("%s registration check for %s failed, not admitting: %s", archive["name"], username, error)
             return False
-        return is_registered(username, response)
+        if is_registered(username, response):
+            return True
+        if lookup == "search" and len(registered_logins(response)) >= SEARCH_CAP:
+            self.log.warning(
+                "%s's search for %s hit its cap of %d look-alikes; the login may be approved but cannot be seen",
+                archive["name"], username, SEARCH_CAP,
+            )  # fmt: skip
+        return False
 
     async def pre_spawn_start(self, user: Any, spawner: Any) -> None:
         """Give the server the user's GitHub identity, for git and the DANDI CLI."""
