@@ -176,9 +176,13 @@ hub = JupyterHub(
         first_init_containers=[homes.restore_init_container],
         user_volumes=homes.restore_volumes,
         image_mirror=mirror.registry if mirror else None,
+        cost_tags=tags,
     ),
     on_cluster,
 )
+if config.monitoring.alerts.enabled:
+    # Once the hub and its DNS record exist: earlier, the health check fails until DNS points at the hub.
+    alerts.watch_hub([hub])
 
 pulumi.export("hubUrl", hub.url)
 pulumi.export("loadBalancerHostname", hub.load_balancer_hostname)

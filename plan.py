@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline import core_pods, fault_table, preflight, startup
+from offline import core_pods, fault_table, preflight, quotas, startup
 from offline.costs import idle_cost
 from offline.engine import Plan, ProgramError, RecordedResource, read_stack_config, run_stack, stacks
 from offline.traffic import traffic
@@ -139,6 +139,7 @@ def render(plan: Plan) -> str:
         lines.append(idle_cost(plan.config, stack=plan.stack).render())
         lines.append(traffic(plan.config, plan.stack).render())
         lines.append(core_pods.render(plan))
+        lines.append(quotas.render(plan.config))
         lines.append(startup.render(plan.config))
     lines += _alert_rules(plan)
     return "\n".join(lines)

@@ -69,36 +69,9 @@ class Alerts(pulumi.ComponentResource):
         self.alarm_names = []
         prefix = f"dandihub-{args.stack}"
         topic = self._topic(f"{name}-topic", f"{prefix}-alerts", args.region)
-        health_topic = self._topic(f"{name}-topic-health", f"{prefix}-alerts-health", HEALTH_CHECK_REGION)
+        self._health_topic = self._topic(f"{name}-topic-health", f"{prefix}-alerts-health", HEALTH_CHECK_REGION)
         config = args.config
 
-        health_check = aws.route53.HealthCheck(
-            f"{name}-hub-health",
-            type="HTTPS",
-            fqdn=args.domain,
-            port=443,
-            resource_path="/hub/health",
-            request_interval=30,
-            failure_threshold=3,
-            tags={"Name": f"{prefix}-hub"},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self._alarm(
-            "hub-down",
-            f"the hub at https://{args.domain}/hub/health has failed its health checks for {config.hub_down_minutes} "
-            "minutes. First: is the load balancer answering, is the hub pod running (section 'Hub down')",
-            health_topic,
-            region=HEALTH_CHECK_REGION,
-            namespace="AWS/Route53",
-            metric_name="HealthCheckStatus",
-            dimensions={"HealthCheckId": health_check.id},
-            statistic="Minimum",
-            period=60,
-            evaluation_periods=config.hub_down_minutes,
-            comparison_operator="LessThanThreshold",
-            threshold=1,
-            treat_missing_data="breaching",
-        )
         self._alarm(
             "home-size",
             f"the home file system holds more than {config.home_size_gib} GiB. First: the usage report and the "
@@ -122,6 +95,40 @@ class Alerts(pulumi.ComponentResource):
         self._spot_interruptions(topic, prefix)
         self.topic_arn = topic.arn
         self.register_outputs({"topic_arn": self.topic_arn, "alarm_names": self.alarm_names})
+
+    def watch_hub(self, hub_ready: Sequence[pulumi.Resource]) -> None:
+        """The hub's health check and its alarm, made after `hub_ready` (the hub and its DNS record): made
+        minutes into a first `up`, they would fail (and alarm) until DNS points at the new hub, or watch the
+        old hub during a migration."""
+        args, config, prefix, name = self._args, self._args.config, f"dandihub-{self._args.stack}", self._name
+        health_topic = self._health_topic
+        health_check = aws.route53.HealthCheck(
+            f"{name}-hub-health",
+            type="HTTPS",
+            fqdn=args.domain,
+            port=443,
+            resource_path="/hub/health",
+            request_interval=30,
+            failure_threshold=3,
+            tags={"Name": f"{prefix}-hub"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(hub_ready)),
+        )
+        self._alarm(
+            "hub-down",
+            f"the hub at https://{args.domain}/hub/health has failed its health checks for {config.hub_down_minutes} "
+            "minutes. First: is the load balancer answering, is the hub pod running (section 'Hub down')",
+            health_topic,
+            region=HEALTH_CHECK_REGION,
+            namespace="AWS/Route53",
+            metric_name="HealthCheckStatus",
+            dimensions={"HealthCheckId": health_check.id},
+            statistic="Minimum",
+            period=60,
+            evaluation_periods=config.hub_down_minutes,
+            comparison_operator="LessThanThreshold",
+            threshold=1,
+            treat_missing_data="breaching",
+        )
 
     def _topic(self, resource: str, topic_name: str, region: str) -> aws.sns.Topic:
         topic = aws.sns.Topic(resource, name=topic_name, region=region, opts=pulumi.ResourceOptions(parent=self))
@@ -229,14 +236,17 @@ class Alerts(pulumi.ComponentResource):
             cost_filters=[
                 aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:Stack${self._args.stack}"])
             ],
+            # AWS forecasts only after some weeks of spending history, so a new account's first weeks would be
+            # silent on FORECASTED alone; ACTUAL fires on the bill itself.
             notifications=[
                 aws.budgets.BudgetNotificationArgs(
                     comparison_operator="GREATER_THAN",
                     threshold=100,
                     threshold_type="PERCENTAGE",
-                    notification_type="FORECASTED",
+                    notification_type=kind,
                     subscriber_sns_topic_arns=[topic.arn],
                 )
+                for kind in ("ACTUAL", "FORECASTED")
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )

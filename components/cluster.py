@@ -26,6 +26,8 @@ NODE_POLICIES = {
     "ssm": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 }
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Read-only on everything but Secrets (the EKS access policies' list); for the preview roles.
+CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 NVIDIA_DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 HUB_DB_STORAGE_CLASS = "gp3"
@@ -117,18 +119,8 @@ class Cluster(pulumi.ComponentResource):
             # node_security_group_id output is that group, which EFS must admit.
             skip_default_security_groups=True,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries={
-                _entry_key(arn): eks.AccessEntryArgs(
-                    principal_arn=arn,
-                    access_policies={
-                        "cluster-admin": eks.AccessPolicyAssociationArgs(
-                            policy_arn=CLUSTER_ADMIN_POLICY,
-                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                        )
-                    },
-                )
-                for arn in config.admin_principals
-            },
+            # EKS itself gives whoever creates the cluster cluster-admin (config.created_by; never listed here).
+            access_entries=access_entries(config),
             instance_roles=[self.node_role],
             create_oidc_provider=True,
             endpoint_public_access=config.endpoint_public_access,
@@ -174,7 +166,7 @@ class Cluster(pulumi.ComponentResource):
             for placed in self.placed_groups
         }
         self.node_group_asg_names = {n: asg_name(g) for n, g in self.node_groups.items()}
-        self._node_addons(name, config, args.node_groups)
+        self._node_addons(name, config, args.node_groups, args.cost_tags)
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -185,7 +177,9 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
-    def _node_addons(self, name: str, config: ClusterConfig, groups: dict[str, NodeGroupConfig]) -> None:
+    def _node_addons(
+        self, name: str, config: ClusterConfig, groups: dict[str, NodeGroupConfig], cost_tags: Mapping[str, str]
+    ) -> None:
         nodes = list(self.node_groups.values())
         self.ebs_csi_addon = addon_with_role(
             f"{name}-ebs-csi",
@@ -205,7 +199,14 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{HUB_DB_STORAGE_CLASS}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=HUB_DB_STORAGE_CLASS),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true"},
+            # The CSI driver makes these volumes (the hub's database, Prometheus): the provider's default tags
+            # never reach them, so each cost tag is a tagSpecification_<n> "key=value" parameter
+            # (kubernetes-sigs/aws-ebs-csi-driver pkg/driver/constants.go, TagKeyPrefix).
+            parameters={
+                "type": "gp3",
+                "encrypted": "true",
+                **{f"tagSpecification_{i}": f"{key}={value}" for i, (key, value) in enumerate(cost_tags.items(), 1)},
+            },
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",
@@ -224,6 +225,25 @@ class Cluster(pulumi.ComponentResource):
                 values=load_values("nvidia-device-plugin"),
                 opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=nodes),
             )
+
+
+def access_entries(config: ClusterConfig) -> dict[str, eks.AccessEntryArgs]:
+    """Cluster-admin for the deploy roles and the team, read-only for the preview roles: without an entry,
+    CI's `pulumi preview` and `up` cannot reach the Kubernetes half after a person's first `up`."""
+    granted = [(arn, "cluster-admin", CLUSTER_ADMIN_POLICY) for arn in config.admin_principals]
+    granted += [(arn, "view", CLUSTER_VIEW_POLICY) for arn in config.viewer_principals]
+    return {
+        _entry_key(arn): eks.AccessEntryArgs(
+            principal_arn=arn,
+            access_policies={
+                name: eks.AccessPolicyAssociationArgs(
+                    policy_arn=policy,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                )
+            },
+        )
+        for arn, name, policy in granted
+    }
 
 
 def _entry_key(principal_arn: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class JupyterHubArgs:
     user_volumes: list[dict[str, Any]] = field(default_factory=list)
     # The Docker Hub mirror (<ECR registry>/<prefix>) the hub's Docker Hub images are pulled through, if any.
     image_mirror: str | None = None
+    # Kubernetes makes the load balancer, so the provider's default tags never reach it: the service asks.
+    cost_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def image_parts(reference: str) -> tuple[str, str]:
@@ -279,13 +282,26 @@ def computed_values(
     return {
         "hub": {
             "config": hub_config,
+            # An explicit member list makes the hub's admin role exactly this at every start: JupyterHub
+            # revokes admin from anyone left out (jupyterhub 5.5.0 app.py, init_role_assignment), which
+            # `admin_users` alone never does. The hub logs that both are set; the lists are the same.
+            "loadRoles": {"admin": {"users": list(hub.auth.admin_users)}},
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
             "extraConfig": {"dandi-access": ACCESS_CONFIG_FILE.read_text(), **auth_extra_config(hub)},
         },
         "proxy": {
             "secretToken": proxy_token,
             "https": {"hosts": [hub.domain]},
-            "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn}},
+            "service": {
+                "annotations": {
+                    "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub.certificate_arn,
+                    # The cloud provider's tags for the load balancer it creates (cloud-provider-aws,
+                    # ServiceAnnotationLoadBalancerAdditionalTags): the bill by Stack includes it.
+                    "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags": ",".join(
+                        f"{key}={value}" for key, value in args.cost_tags.items()
+                    ),
+                }
+            },
         },
         "singleuser": singleuser,
         # Warm seats are the program's own, per profile (components/placeholders.py); the chart's single set
@@ -426,9 +442,10 @@ class JupyterHub(pulumi.ComponentResource):
         image_pullers(
             name, hub, args.node_groups, args.namespace, args.image_mirror, pulumi.ResourceOptions(parent=self)
         )
+        today = support.today()
         placeholders(
-            name, hub.profiles, hub.seats(support.today()), args.node_groups, args.namespace,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+            name, hub.profiles, hub.warm_seats, [e for e in hub.events if e.active(today)], args.node_groups,
+            args.namespace, pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )  # fmt: skip
         self.url = f"https://{hub.domain}"
         self.release_name = self.release.name

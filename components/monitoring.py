@@ -129,6 +129,9 @@ def grafana_values(config: MonitoringConfig, hub: HubConfig) -> dict[str, Any]:
                     "api_url": f"http://hub.{hub.namespace}.svc:8081/hub/api/user",
                 },
             },
+            # Grafana keeps its sessions in the pod (no volume): a change of hub admins restarts it, so a
+            # removed admin's session ends and the next login goes through the hub, which refuses them.
+            "podAnnotations": {"dandiarchive.org/hub-admins": ",".join(sorted(hub.auth.admin_users))},
             "extraInitContainers": [
                 {
                     "name": "jupyterhub-dashboards",

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from stackconfig import aws_catalog, instances, kubernetes
-from stackconfig.hub import ProfileConfig, memory_bytes
+from stackconfig import aws_catalog, kubernetes
+from stackconfig.hub import seats_per_node
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.stack import StackConfig
 
@@ -208,15 +208,6 @@ def mirror_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
             gb * prices["ecr_storage_gb_month"],
         ),
     ]
-
-
-def seats_per_node(profile: ProfileConfig, group: NodeGroupConfig) -> int:
-    """Servers of the profile that fit an empty node of the group's smallest type (by their guarantees)."""
-    node = instances.smallest(list(group.instance_types))
-    fits = [int(node.cpu // profile.cpu.guarantee), int(node.memory_bytes // memory_bytes(profile.memory.guarantee))]
-    if profile.gpus:
-        fits.append(node.gpus // profile.gpus)
-    return max(1, min(fits))
 
 
 def warm_seat_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:

@@ -5,7 +5,8 @@
 
 The old hub (KubeSpawner < 7) named homes `home/<escaped name>`; this program's default
 (`hub.homeNames: safe`) is KubeSpawner 7's safe name. Each line says whether a directory must move.
-With --commands it prints `mv -n` lines instead (never overwriting; reversed by swapping the two paths)
+With --commands it prints `mv -n -T` lines instead (never overwriting, never moving a home into an existing
+one: -T treats the target as the name to take, not a folder to move into; reversed by swapping the paths)
 for the operator to review and run from the root of the file system (docs/operations.md, Migrating).
 """
 
@@ -31,7 +32,7 @@ def main(argv: list[str]) -> int:
         old, new = names(login)
         if commands:
             if old != new:
-                print(f"mv -n -- {shlex.quote(old)} {shlex.quote(new)}")
+                print(f"mv -n -T -- {shlex.quote(old)} {shlex.quote(new)}")
         else:
             print(f"{login}\t{old}\t{new}\t{'same' if old == new else 'move'}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from typing import Annotated, Literal
 
@@ -73,6 +74,15 @@ def _misfits(profile: ProfileConfig, group: NodeGroupConfig, images: list[ImageC
             )
         )
     return found
+
+
+def seats_per_node(profile: ProfileConfig, group: NodeGroupConfig) -> int:
+    """Servers of the profile that fit an empty node of the group's smallest type (by their guarantees)."""
+    node = instances.smallest(list(group.instance_types))
+    fits = [int(node.cpu // profile.cpu.guarantee), int(node.memory_bytes // memory_bytes(profile.memory.guarantee))]
+    if profile.gpus:
+        fits.append(node.gpus // profile.gpus)
+    return max(1, min(fits))
 
 
 def memory_bytes(value: str) -> float:
@@ -480,6 +490,39 @@ class HubConfig(ConfigModel):
             raise ValueError(f"only one profile may be the default, found {', '.join(defaults)}")
         return self
 
+    def seat_nodes(self, day: datetime.date, node_groups: dict[str, NodeGroupConfig]) -> dict[str, int]:
+        """Nodes the warm seats of `day` hold, by node group (each profile's seats on whole nodes)."""
+        profiles = {p.slug: p for p in self.profiles}
+        nodes: dict[str, int] = {}
+        for slug, seats in self.seats(day).items():
+            profile = profiles.get(slug)
+            group = node_groups.get(profile.node_group) if profile else None
+            if profile and group and set(group.instance_types) <= set(instances.known()):
+                count = math.ceil(seats / seats_per_node(profile, group))
+                nodes[profile.node_group] = nodes.get(profile.node_group, 0) + count
+        return nodes
+
+    def _seats_beyond_max_size(self, node_groups: dict[str, NodeGroupConfig]) -> list[tuple[str, str]]:
+        """Seats the autoscaler could never place: more nodes than the group's maxSize, with nobody told.
+        Seats only grow on an event's first day, so the standing seats and each first day are the peaks."""
+        peaks = [("hub.warmSeats", "the standing warm seats", datetime.date.min)]
+        peaks += [
+            (f"hub.events[{i}].seats", f"event {e.name!r} on {e.start}", e.start) for i, e in enumerate(self.events)
+        ]
+        problems = []
+        for path, what, day in peaks:
+            for group, count in self.seat_nodes(day, node_groups).items():
+                limit = node_groups[group].max_size
+                if count > limit:
+                    problems.append(
+                        (
+                            path,
+                            f"{what}: the seats on {group!r} that day ({self.seats(day)}) need {count} nodes, "
+                            f"but nodeGroups.{group}.maxSize is {limit}; raise maxSize or keep fewer seats",
+                        )
+                    )
+        return problems
+
     def problems_with(
         self, region: str, production: bool, node_groups: dict[str, NodeGroupConfig]
     ) -> list[tuple[str, str]]:
@@ -510,6 +553,7 @@ class HubConfig(ConfigModel):
                     )
                 )
         problems += access_problems(self)
+        problems += self._seats_beyond_max_size(node_groups)
         if production:
             problems += [
                 (

@@ -84,7 +84,7 @@ class AlertsConfig(ConfigModel):
     hub_down_minutes: int = Field(5, ge=2, le=60, description="Minutes of failed health checks before alarming.")
     home_size_gib: int = Field(2000, ge=1, description="Alarm when the home file system passes this many GiB.")
     at_max_minutes: int = Field(30, ge=5, le=1440, description="Alarm when a user group stays at its max this long.")
-    monthly_budget_usd: int = Field(500, ge=1, description="Alarm when the month's forecast cost passes this.")
+    monthly_budget_usd: int = Field(500, ge=1, description="Mail when the month's actual or forecast cost passes this.")
     spot_interruptions_per_hour: int = Field(5, ge=1, description="Alarm on more spot interruptions in an hour.")
     nat_egress_daily_gb: int = Field(
         100,

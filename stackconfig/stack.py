@@ -96,6 +96,34 @@ class NetworkConfig(ConfigModel):
         return value
 
 
+_PRINCIPAL = re.compile(r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+# What `aws sts get-caller-identity` prints for a role session (SSO included): a session, not an identity.
+_ASSUMED_ROLE = re.compile(r"^arn:aws:sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[\w+=,.@-]+$")
+
+
+def _principal_arns(values: list[str]) -> None:
+    """IAM role or user ARNs; an assumed-role session is refused with the role ARN to use instead."""
+    problems = []
+    for value in values:
+        session = _ASSUMED_ROLE.match(value)
+        if session:
+            account, role = session.groups()
+            sso = (
+                " with its path, aws-reserved/sso.amazonaws.com/[<region>/]"
+                if role.startswith("AWSReservedSSO_")
+                else ""
+            )
+            problems.append(
+                f"{value} is a role session (what `aws sts get-caller-identity` prints), which EKS access entries "
+                f"do not take; use the role's ARN, arn:aws:iam::{account}:role/{role}{sso} "
+                f"(`aws iam get-role --role-name {role} --query Role.Arn --output text` prints it)"
+            )
+        elif not _PRINCIPAL.match(value):
+            problems.append(f"not an IAM role or user ARN: {value} (expected arn:aws:iam::<account>:role/<name>)")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 class ClusterConfig(ConfigModel):
     """The EKS control plane."""
 
@@ -115,8 +143,18 @@ class ClusterConfig(ConfigModel):
     log_types: list[LogType] = Field(
         ["api", "audit", "authenticator"], description="Control-plane logs sent to CloudWatch."
     )
+    created_by: str | None = Field(
+        None,
+        description="The IAM role or user ARN that ran the first `pulumi up`: EKS gave it cluster-admin itself, "
+        "so it may not be listed again (EKS refuses a second access entry for one ARN).",
+    )
     admin_principals: list[str] = Field(
-        [], description="IAM role/user ARNs given cluster-admin through EKS access entries."
+        [],
+        description="IAM role/user ARNs given cluster-admin (AmazonEKSClusterAdminPolicy): the deploy roles "
+        "and the team's roles.",
+    )
+    viewer_principals: list[str] = Field(
+        [], description="IAM role/user ARNs given read-only access (AmazonEKSViewPolicy): the preview roles."
     )
     nvidia_device_plugin_version: str = Field(
         "0.17.1", pattern=r"^\d+\.\d+\.\d+$", description="NVIDIA device plugin chart version."
@@ -153,15 +191,38 @@ class ClusterConfig(ConfigModel):
         unique(values, "log type")
         return values
 
-    @field_validator("admin_principals")
+    @field_validator("created_by")
+    @classmethod
+    def _creator(cls, value: str | None) -> str | None:
+        if value is not None:
+            _principal_arns([value])
+        return value
+
+    @field_validator("admin_principals", "viewer_principals")
     @classmethod
     def _principals(cls, values: list[str]) -> list[str]:
-        pattern = re.compile(r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
-        bad = [v for v in values if not pattern.match(v)]
-        if bad:
-            raise ValueError(f"not IAM role or user ARNs: {', '.join(bad)}")
-        unique(values, "admin principal")
+        _principal_arns(values)
+        unique(values, "principal")
         return values
+
+    @model_validator(mode="after")
+    def _one_entry_per_principal(self) -> ClusterConfig:
+        """EKS keeps one access entry per ARN (botocore eks 2017-11-01 CreateAccessEntry: "You can't
+        specify the same ARN in more than one access entry"), and pulumi-eks always has EKS make the
+        creator's (bootstrapClusterCreatorAdminPermissions: true; pulumi/pulumi-eks@7bf0c1b1,
+        nodejs/eks/cluster/cluster.ts, unchanged since v4.3.0)."""
+        both = sorted(set(self.admin_principals) & set(self.viewer_principals))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} in both adminPrincipals and viewerPrincipals: EKS keeps one entry "
+                "per ARN; keep it in one list"
+            )
+        if self.created_by in (*self.admin_principals, *self.viewer_principals):
+            raise ValueError(
+                f"{self.created_by} is createdBy: EKS made its cluster-admin entry when it created the cluster "
+                "and refuses a second one; remove it from adminPrincipals/viewerPrincipals"
+            )
+        return self
 
 
 class AutoscalerConfig(ConfigModel):

@@ -136,8 +136,7 @@ def test_the_stacks_thresholds_come_from_their_files(staging: Plan, prod: Plan) 
     budgets = {p.stack: p.one("aws:budgets/budget:Budget").inputs for p in (staging, prod)}
     assert budgets["prod"]["limitAmount"] == "1500"
     assert budgets["staging"]["costFilters"] == [{"name": "TagKeyValue", "values": ["user:Stack$staging"]}]
-    (notification,) = budgets["staging"]["notifications"]
-    assert notification["notificationType"] == "FORECASTED" and notification["threshold"] == 100
+    assert {n["notificationType"] for n in budgets["staging"]["notifications"]} == {"ACTUAL", "FORECASTED"}
 
 
 def test_every_alarm_names_its_stack_and_an_existing_runbook_section(plan: Plan) -> None:
@@ -170,6 +169,22 @@ def test_group_metrics_are_enabled_for_every_alarmed_group(plan: Plan) -> None:
     groups = [n for n, g in plan.config.node_groups.items() if g.role != "core"]
     assert len(commands) == len(groups)
     assert all("aws autoscaling enable-metrics-collection" in c and "GroupInServiceInstances" in c for c in commands)
+
+
+def test_the_health_check_starts_after_the_hub_and_its_dns_record() -> None:
+    """Made minutes into a first `up`, it would fail (and alarm) until DNS pointed at the new hub."""
+    plan = plan_with("prod", set_={"hub.route53ZoneId": "Z0123456789ABCDEFGHIJ"})
+    check = plan.one("aws:route53/healthCheck:HealthCheck")
+    record = plan.one("aws:route53/record:Record")
+    release = plan.one("kubernetes:helm.sh/v3:Release", "hub-release")
+    assert {record.urn, release.urn} <= set(check.dependencies)
+
+
+def test_the_budget_mails_on_the_actual_bill_as_well_as_the_forecast(plan: Plan) -> None:
+    """AWS needs weeks of history to forecast; ACTUAL is what fires in a new account's first month."""
+    budget = plan.one("aws:budgets/budget:Budget")
+    kinds = {n["notificationType"]: n["threshold"] for n in budget.inputs["notifications"]}
+    assert kinds == {"ACTUAL": 100, "FORECASTED": 100}
 
 
 def test_the_throughput_alarm_divides_metered_bytes_per_second_by_the_permitted_throughput(staging: Plan) -> None:

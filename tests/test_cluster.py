@@ -50,6 +50,28 @@ def test_admin_principals_get_cluster_admin_access_entries() -> None:
     assert policy["accessScope"] == {"type": "cluster"}
 
 
+def test_ci_roles_get_admin_and_view_entries_and_the_creator_none() -> None:
+    """The deploy role administers, the preview role reads (AmazonEKSViewPolicy); the creator named in
+    createdBy gets no entry here, since EKS made its own."""
+    deploy, preview = (
+        "arn:aws:iam::278212569472:role/dandihub-deploy",
+        "arn:aws:iam::278212569472:role/dandihub-preview",
+    )
+    creator = "arn:aws:iam::278212569472:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123456789abcdef"
+    plan = plan_with(
+        "staging",
+        set_={"cluster.createdBy": creator, "cluster.adminPrincipals": [deploy], "cluster.viewerPrincipals": [preview]},
+    )
+    entries = plan.one("eks:index:Cluster").inputs["accessEntries"]
+    policies = {
+        e["principalArn"]: {n: p["policyArn"] for n, p in e["accessPolicies"].items()} for e in entries.values()
+    }
+    assert policies == {
+        deploy: {"cluster-admin": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"},
+        preview: {"view": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"},
+    }
+
+
 def test_node_role_has_the_standard_worker_policies(plan: Plan) -> None:
     role = plan.one("aws:iam/role:Role", "cluster-node-role")
     trust = json.loads(role.inputs["assumeRolePolicy"])
@@ -201,5 +223,18 @@ def test_ebs_csi_driver_for_the_hub_database(plan: Plan) -> None:
     ]
     gp3 = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "cluster-gp3").inputs
     assert gp3["provisioner"] == "ebs.csi.aws.com"
-    assert gp3["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert {k: v for k, v in gp3["parameters"].items() if not k.startswith("tagSpecification_")} == {
+        "type": "gp3",
+        "encrypted": "true",
+    }
     assert gp3["volumeBindingMode"] == "WaitForFirstConsumer"
+
+
+def test_the_volumes_the_csi_driver_makes_carry_the_cost_tags(plan: Plan) -> None:
+    """The hub's database and Prometheus live on the gp3 class; the driver tags what it creates with each
+    tagSpecification_<n> parameter (kubernetes-sigs/aws-ebs-csi-driver pkg/driver/constants.go)."""
+    storage_class = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", "gp3")
+    tags = dict(
+        v.split("=", 1) for k, v in storage_class.inputs["parameters"].items() if k.startswith("tagSpecification_")
+    )
+    assert tags["Stack"] == plan.stack and {"Project", "Owner", "CostCenter"} <= set(tags)

@@ -8,6 +8,7 @@ import pytest
 
 from offline.costs import idle_cost, load_prices
 from offline.engine import Plan
+from stackconfig import kubernetes
 from tests.conftest import TINY_PROFILE, in_component, plan_with, stack_config
 
 PRICES = load_prices()
@@ -137,6 +138,8 @@ VARIANTS = {
                                            "storage.efs.existingFileSystemId": "fs-0123456789abcdef0"},
     "dns-record": {"hub.route53ZoneId": "Z0123456789ABCDEFGHIJ"},
     "warm-seats": {"hub.warmSeats": {"base": 1}},
+    "event-today": {"hub.events": [{"name": "today", "profile": "workshop", "seats": 1,
+                                    "start": str(kubernetes.today()), "end": str(kubernetes.today())}]},
 }  # fmt: skip
 
 

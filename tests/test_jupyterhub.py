@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import shutil
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -126,6 +130,9 @@ def test_https_offload_on_the_load_balancer(plan: Plan) -> None:
     assert proxy["service"]["annotations"] == {
         **LB_ANNOTATIONS,
         "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": hub["certificateArn"],
+        "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags": (
+            f"Project=dandihub,Stack={plan.stack},Owner=dandi,CostCenter=dandihub-{plan.stack},ManagedBy=pulumi"
+        ),
     }
 
 
@@ -304,10 +311,9 @@ def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[s
 
 
 def warm_seats(plan: Plan) -> dict[str, int]:
-    return {
-        r.inputs["metadata"]["name"]: r.inputs["spec"]["replicas"]
-        for r in plan.of_type("kubernetes:apps/v1:StatefulSet")
-    }
+    """Standing seats (StatefulSets, by profile) and events' seats (Jobs, by event)."""
+    standing = {r.inputs["metadata"]["name"]: r.inputs["spec"]["replicas"] for r in plan.of_type(STATEFUL_SET)}
+    return standing | {r.inputs["metadata"]["name"]: r.inputs["spec"]["parallelism"] for r in plan.of_type(JOB)}
 
 
 def menu(plan: Plan) -> list[str]:
@@ -334,15 +340,16 @@ def test_warm_seats_per_profile_on_its_own_group() -> None:
     }  # fmt: skip
 
 
-EVENT = {"name": "nwb-tutorial", "profile": "workshop", "seats": 20, "start": "2026-12-07", "end": "2026-12-09"}
+STATEFUL_SET, JOB = "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job"
+EVENT = {"name": "nwb-tutorial", "profile": "workshop", "seats": 12, "start": "2026-12-07", "end": "2026-12-09"}
 
 
 @pytest.mark.parametrize(
     ("day", "seats", "listed"),
     [
         ("2026-12-06", {}, False),
-        ("2026-12-07", {"placeholder-workshop": 20}, True),
-        ("2026-12-09", {"placeholder-workshop": 20}, True),
+        ("2026-12-07", {"seats-nwb-tutorial": 12}, True),
+        ("2026-12-09", {"seats-nwb-tutorial": 12}, True),
         ("2026-12-10", {}, False),
     ],
 )
@@ -359,7 +366,47 @@ def test_an_events_seats_and_profile_exist_only_inside_its_dates(
 def test_an_events_seats_add_to_the_standing_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kubernetes, "today", lambda: datetime.date(2026, 12, 8))
     plan = plan_with("staging", set_={"hub.events": [EVENT], "hub.warmSeats": {"workshop": 2}})
-    assert warm_seats(plan) == {"placeholder-workshop": 22}
+    assert warm_seats(plan) == {"placeholder-workshop": 2, "seats-nwb-tutorial": 12}
+
+
+def test_an_events_seats_end_by_themselves_after_its_last_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a `pulumi up`: each seat exits 0 at 00:00 UTC after the last day, so the Job completes and
+    its nodes go; a seat a server evicts is replaced, not counted as a failure."""
+    monkeypatch.setattr(kubernetes, "today", lambda: datetime.date(2026, 12, 8))
+    job = plan_with("staging", set_={"hub.events": [EVENT]}).one(JOB).inputs
+    assert job["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    spec = job["spec"]
+    assert spec["completions"] == spec["parallelism"] == 12
+    assert spec["podFailurePolicy"] == {
+        "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+    }
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    (seat,) = pod["containers"]
+    assert seat["command"][-1] == "2026-12-10T00:00:00+00:00"
+    user = int(seat["securityContext"]["runAsUser"])
+
+    def run_until(end: datetime.datetime) -> float:
+        started = time.monotonic()
+        # As the seat's user, with a system interpreter that user can run (the image's is python3 too).
+        python = shutil.which("python3", path="/usr/local/bin:/usr/bin") or sys.executable
+        subprocess.run(
+            [python, *seat["command"][1:-1], end.isoformat()], check=True, timeout=30, user=user, group=user,
+            extra_groups=[],
+        )  # fmt: skip
+        return time.monotonic() - started
+
+    now = datetime.datetime.now(datetime.UTC)
+    assert run_until(now - datetime.timedelta(days=1)) < 5, "after the event a seat ends at once"
+    assert run_until(now + datetime.timedelta(seconds=2)) >= 1.5, "before its end a seat waits"
+
+
+def test_up_does_not_wait_for_seats_the_autoscaler_is_still_placing() -> None:
+    """pulumi-kubernetes waits for a StatefulSet's replicas to be ready unless told to skip
+    (the `pulumi.com/skipAwait` annotation)."""
+    plan = plan_with("prod", set_={"hub.warmSeats": {"base": 2}})
+    (seats,) = plan.of_type("kubernetes:apps/v1:StatefulSet")
+    assert seats.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
 
 
 def test_escaped_home_names_drive_the_home_volume_and_the_fixer_alike() -> None:
@@ -402,3 +449,12 @@ def test_the_programs_pause_image_is_the_charts_own(staging: Plan) -> None:
     (chart_set,) = of_kind(render(release(staging)), "StatefulSet", "user-placeholder")
     (pause,) = chart_set["spec"]["template"]["spec"]["containers"]
     assert pause["image"] == PAUSE
+
+
+def test_the_load_balancer_kubernetes_makes_carry_the_cost_tags(plan: Plan) -> None:
+    annotations = values(plan)["proxy"]["service"]["annotations"]
+    tags = dict(
+        t.split("=", 1)
+        for t in annotations["service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags"].split(",")
+    )
+    assert tags["Stack"] == plan.stack and {"Project", "Owner", "CostCenter"} <= set(tags)

@@ -349,14 +349,15 @@ def priority(manifests: list[Manifest], name: str) -> int:
 def test_each_warm_seat_holds_a_real_server_of_its_profile_and_gives_way_to_any_server(chain: Chain) -> None:
     """Per profile with seats: the pause pods request what KubeSpawner's server of that profile requests, land
     on the same groups, go through the same scheduler, and rank below every server (evicted first)."""
-    seats = {
-        r.inputs["metadata"]["name"]: r.inputs["spec"] for r in chain.plan.of_type("kubernetes:apps/v1:StatefulSet")
-    }
-    assert {name: spec["replicas"] for name, spec in seats.items()} == {
-        "placeholder-tiny": 1, "placeholder-base": 2, "placeholder-workshop": 3, "placeholder-gpu": 1,
-    }  # fmt: skip
+    # Standing seats are StatefulSets by profile; the workshop's seats, the tutorial's Job.
+    sets = [r.inputs["spec"] for r in chain.plan.of_type("kubernetes:apps/v1:StatefulSet")]
+    jobs = [r.inputs["spec"] for r in chain.plan.of_type("kubernetes:batch/v1:Job")]
+    seats = {s["template"]["metadata"]["labels"]["dandiarchive.org/profile"]: s for s in sets + jobs}
+    counts = {slug: spec.get("replicas", spec.get("parallelism")) for slug, spec in seats.items()}
+    assert counts == {"tiny": 1, "base": 2, "workshop": 3, "gpu": 1}
+    assert len(jobs) == 1
     for profile in chain.plan.config.hub.profiles:
-        spec = seats[f"placeholder-{profile.slug}"]["template"]["spec"]
+        spec = seats[profile.slug]["template"]["spec"]
         server = chain.pod(f"{profile.slug}/{profile.images[0]}")["spec"]
         assert requests(spec) == {
             k: v for k, v in requests(server).items() if k in ("cpu", "memory", "ephemeral-storage")
