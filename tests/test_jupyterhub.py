@@ -313,7 +313,8 @@ def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[s
 def warm_seats(plan: Plan) -> dict[str, int]:
     """Standing seats (StatefulSets, by profile) and events' seats (Jobs, by event)."""
     standing = {r.inputs["metadata"]["name"]: r.inputs["spec"]["replicas"] for r in plan.of_type(STATEFUL_SET)}
-    return standing | {r.inputs["metadata"]["name"]: r.inputs["spec"]["parallelism"] for r in plan.of_type(JOB)}
+    events = [r for r in plan.of_type(JOB) if r.inputs["metadata"].get("name", "").startswith("seats-")]
+    return standing | {r.inputs["metadata"]["name"]: r.inputs["spec"]["parallelism"] for r in events}
 
 
 def menu(plan: Plan) -> list[str]:
@@ -373,7 +374,7 @@ def test_an_events_seats_end_by_themselves_after_its_last_day(monkeypatch: pytes
     """Without a `pulumi up`: each seat exits 0 at 00:00 UTC after the last day, so the Job completes and
     its nodes go; a seat a server evicts is replaced, not counted as a failure."""
     monkeypatch.setattr(kubernetes, "today", lambda: datetime.date(2026, 12, 8))
-    job = plan_with("staging", set_={"hub.events": [EVENT]}).one(JOB).inputs
+    job = plan_with("staging", set_={"hub.events": [EVENT]}).one(JOB, "seats-nwb-tutorial").inputs
     assert job["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     spec = job["spec"]
     assert spec["completions"] == spec["parallelism"] == 12

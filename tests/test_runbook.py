@@ -21,7 +21,9 @@ DOCS = [ROOT / "README.md", ROOT / "docs" / "operations.md"]
 # Options of the CLI itself, not of an operation.
 GLOBAL_OPTIONS = {"region", "query", "output", "profile", "no-cli-pager"}
 # AWS CLI customizations: commands the CLI adds on top of the API (documented in the CLI reference).
-CUSTOMIZATIONS = {("eks", "update-kubeconfig"), ("eks", "get-token")}
+# The `aws s3` high-level commands are such customizations (aws/aws-cli awscli/customizations/s3/subcommands.py:
+# cp with --recursive, ls, rb with --force).
+CUSTOMIZATIONS = {("eks", "update-kubeconfig"), ("eks", "get-token"), ("s3", "cp"), ("s3", "ls"), ("s3", "rb")}
 # Parameters the CLI renames (aws/aws-cli awscli/customizations/argrename.py, ARGUMENT_RENAMES).
 RENAMED = {("sns", "subscribe", "notification-endpoint"): "endpoint"}
 COMMAND = re.compile(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)([^`\n]*)")
