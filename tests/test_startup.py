@@ -95,3 +95,21 @@ def test_every_figure_is_dated_with_a_unit_and_a_source_and_every_type_has_its_b
     for instance_type in instances.known():
         row = instances.spec(instance_type)
         assert row["networkMbps"] > 0 and row["ebsMbps"] > 0, instance_type
+
+
+# Baseline EBS bandwidth, Mbit/s, as the EC2 User Guide's "Amazon EBS-optimized instance types" lists it at
+# awsdocs/amazon-ec2-user-guide@d289961421fa79447add68ca26e3ec5ae96fdf41:doc_source/ebs-optimized.md (2023-05-11).
+# m7i.2xlarge and m7i.8xlarge are not in that copy: their figures stay unverified (stackconfig/instance_types.yaml).
+EBS_OPTIMIZED_GUIDE_BASELINE_MBPS = {
+    "t3a.large": 695, "t3a.xlarge": 695, "t4g.medium": 347, "t4g.large": 695, "t4g.xlarge": 695,
+    "m5.2xlarge": 2300, "m5a.2xlarge": 1580, "m6a.2xlarge": 2500, "m6i.2xlarge": 2500,
+    "m5.8xlarge": 6800, "m5a.8xlarge": 4750, "m6a.8xlarge": 10000, "m6i.8xlarge": 10000,
+    "g4dn.xlarge": 950, "g4dn.2xlarge": 1150,
+}
+EBS_UNVERIFIED = {"m7i.2xlarge", "m7i.8xlarge"}
+
+
+def test_the_ebs_baselines_are_the_ec2_user_guides() -> None:
+    table = {t: instances.spec(t)["ebsMbps"] for t in instances.known()}
+    assert set(table) == set(EBS_OPTIMIZED_GUIDE_BASELINE_MBPS) | EBS_UNVERIFIED, "a new type: read its baseline"
+    assert {t: table[t] for t in EBS_OPTIMIZED_GUIDE_BASELINE_MBPS} == EBS_OPTIMIZED_GUIDE_BASELINE_MBPS
