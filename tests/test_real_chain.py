@@ -353,8 +353,8 @@ def test_each_warm_seat_holds_a_real_server_of_its_profile_and_gives_way_to_any_
     # Standing seats are StatefulSets by profile; the workshop's seats, the tutorial's Job.
     def placeholders(kind: str) -> list[dict]:
         specs = [r.inputs["spec"] for r in chain.plan.of_type(kind)]
-        labels = [s["template"]["metadata"].get("labels", {}) for s in specs]
-        return [s for s, label in zip(specs, labels, strict=True) if label.get("app.kubernetes.io/name") == "placeholder"]
+        name = "app.kubernetes.io/name"
+        return [s for s in specs if s["template"]["metadata"].get("labels", {}).get(name) == "placeholder"]
 
     sets, jobs = placeholders("kubernetes:apps/v1:StatefulSet"), placeholders("kubernetes:batch/v1:Job")
     seats = {s["template"]["metadata"]["labels"]["dandiarchive.org/profile"]: s for s in sets + jobs}
