@@ -1,6 +1,6 @@
 """The DANDI hub, in the order it is built: config, network, cluster, the Docker Hub mirror, storage,
 autoscaler, alerts (outside the cluster; Prometheus's alerts go to their topic too), monitoring, home
-governance, hub, exports."""
+governance, scratch, hub, exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -9,12 +9,14 @@ from components.alert_rules import modelled_cold_seconds
 from components.alerts import Alerts, AlertsArgs
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import Cluster, ClusterArgs
+from components.egress_alarm import NatEgressAlarm, NatEgressAlarmArgs
 from components.helm_values import deep_merge
 from components.home_governance import HomeGovernance, HomeGovernanceArgs
 from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.monitoring import AlertRouting, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.registry_mirror import DockerHubMirror, DockerHubMirrorArgs
+from components.scratch import Scratch, ScratchArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
 from stackconfig import loader
@@ -108,6 +110,18 @@ if config.monitoring.alerts.enabled:
     pulumi.export("alertsTopicArn", alerts.topic_arn)
     # Prometheus's alerts reach the same people, through the same topic.
     alert_routing = AlertRouting(alerts.topic_arn, config.region, stack, modelled_cold_seconds(config))
+    if config.network.existing is None:
+        NatEgressAlarm(
+            "egress",
+            NatEgressAlarmArgs(
+                stack,
+                config.monitoring.alerts.nat_egress_daily_gb,
+                alerts.topic_arn,
+                network.nat_gateway_ids,
+                network.nat_instance_id,
+            ),
+            on_aws,
+        )
 
 monitoring = Monitoring(
     "monitoring",
@@ -127,6 +141,25 @@ monitoring = Monitoring(
 homes = HomeGovernance(
     "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
 )
+hub_values = deep_merge(monitoring.hub_values, homes.hub_values)
+
+if config.storage.scratch_bucket.enabled:
+    scratch = Scratch(
+        "scratch",
+        ScratchArgs(
+            config.storage.scratch_bucket,
+            config.region,
+            config.cluster.name,
+            config.cluster.addon_versions["eks-pod-identity-agent"],
+            storage.namespace_name,
+            config.hub.namespace,
+            config.production,
+            nodes,
+        ),
+        on_cluster,
+    )
+    hub_values = deep_merge(hub_values, scratch.hub_values)
+    pulumi.export("scratchBucket", scratch.bucket_name)
 
 hub = JupyterHub(
     "hub",
@@ -139,7 +172,7 @@ hub = JupyterHub(
         storage.claim_name,
         cluster.hub_db_storage_class,
         depends_on=[storage, cluster.hub_db_storage, *nodes, *([mirror] if mirror else [])],
-        extra_values=deep_merge(monitoring.hub_values, homes.hub_values),
+        extra_values=hub_values,
         first_init_containers=[homes.restore_init_container],
         user_volumes=homes.restore_volumes,
         image_mirror=mirror.registry if mirror else None,

@@ -88,6 +88,17 @@ def recording_rules(hub_namespace: str) -> dict[str, Any]:
     }
 
 
+def pending_too_short(rules: RulesConfig, cold_seconds: Mapping[str, float]) -> list[str]:
+    """Profiles whose modelled cold start is longer than the Pending alert waits: a user pod is Pending while
+    its node boots and its image is pulled, so every cold start of these would alert."""
+    return [
+        f"monitoring.prometheus.rules.pendingMinutes: {rules.pending_minutes} minutes is shorter than profile "
+        f"{profile}'s modelled cold start ({cold:.0f} s); every cold start of it would alert"
+        for profile, cold in sorted(cold_seconds.items())
+        if cold >= rules.pending_minutes * 60
+    ]
+
+
 def alerting_rules(
     rules: RulesConfig, stack: str, hub_namespace: str, cold_seconds: Mapping[str, float]
 ) -> dict[str, Any]:

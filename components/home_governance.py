@@ -16,6 +16,7 @@ import pulumi_random as random
 
 from components.helm_values import VALUES_DIR
 from components.images import PIP, PYTHON
+from stackconfig import access
 from stackconfig.hub import HubConfig
 from stackconfig.stack import StackConfig
 
@@ -28,8 +29,9 @@ EXPORTER_SCRIPT = VALUES_DIR / "dirsize_exporter.py"
 # The report job loads only KubeSpawner's slug module, to name homes as the hub does.
 KUBESPAWNER = "jupyterhub-kubespawner==7.0.0"
 SERVICE = "home-report"
-# Exactly what the report needs from the hub: the users, their last activity and whether a server runs.
-REPORT_SCOPES = ["list:users", "read:users:name", "read:users:activity", "read:servers"]
+# Exactly what the report needs from the hub: the users, their last activity, their servers (and each
+# server's profile) and their groups.
+REPORT_SCOPES = ["list:users", "read:users:name", "read:users:activity", "read:servers", "read:users:groups"]
 CORE = {"hub.jupyter.org/node-purpose": "core"}
 # Where the hub mounts admin/notices (values/home_governance.py's HUB_NOTICES).
 HUB_NOTICES = "/srv/home-notices"
@@ -57,6 +59,7 @@ def policy(config: StackConfig) -> dict[str, Any]:
         "min_size_gib": retention.min_size_gib,
         "exempt": sorted({*retention.exempt, *config.hub.auth.admin_users}),
         "max_archives_per_run": retention.max_archives_per_run,
+        "group_caps": access.group_caps(config.hub),
     }
 
 

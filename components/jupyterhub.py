@@ -18,6 +18,7 @@ from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.image_pullers import image_pullers
 from components.images import pulled_image
 from components.placeholders import placeholders, tolerations
+from stackconfig import access
 from stackconfig import kubernetes as support
 from stackconfig.hub import PROFILE_LABEL, HubConfig, ProfileConfig, memory_bytes
 from stackconfig.loader import Secrets
@@ -27,6 +28,8 @@ CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"
 AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
 SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
+# The spawner that offers each user the profiles of their groups and enforces the groups' caps.
+ACCESS_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_access.py"
 NFS_FIXER = "nfs-fixer"
 # The node-local scratch volume of values/jupyterhub.yaml (singleuser.storage.extraVolumes).
 SCRATCH_VOLUME = "scratch"
@@ -146,6 +149,13 @@ SINGLEUSER_DIR = VALUES_DIR / "singleuser"
 BUSY_EXTENSION: Path = SINGLEUSER_DIR / "busy_kernels_activity.py"
 # Makes SERVER_CONFIG_DIR/extensions importable; PYTHONPATH would replace one the image sets.
 EXTENSIONS_LOADER: Path = SINGLEUSER_DIR / "jupyter_server_config.py"
+ENVIRONMENT_KERNELS: Path = SINGLEUSER_DIR / "environment_kernels.py"
+# The images' own environment: the docker-stacks images install theirs at CONDA_DIR=/opt/conda
+# (jupyter/docker-stacks@8209386 images/docker-stacks-foundation/Dockerfile), which the DANDI images build on.
+# pip reads a pip.conf at its interpreter's prefix (the "site" file) for that environment only: there it
+# installs into the user's site in the home (~/.local), which survives a restart; pip in an environment the
+# user made is unaffected.
+BASE_PIP_CONF = "/opt/conda/pip.conf"
 
 
 def server_config(hub: HubConfig) -> dict[str, Any]:
@@ -159,7 +169,11 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
     """
     culling = hub.culling
     return {
-        "ServerApp": {"jpserver_extensions": {"busy_kernels_activity": True}},
+        "ServerApp": {
+            "jpserver_extensions": {"busy_kernels_activity": True},
+            # Kernels of the environments users make, without `ipykernel install` (environment_kernels.py).
+            "kernel_spec_manager_class": "environment_kernels.EnvironmentKernelSpecManager",
+        },
         "BaseFileIdManager": {"db_path": "/tmp/jupyter-file-ids.db"},
         "SQLiteYStore": {"db_path": "/tmp/jupyter-ystore.db"},
         "NotebookNotary": NOTARY,
@@ -205,6 +219,11 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
             "mountPath": f"{SERVER_CONFIG_DIR}/extensions/busy_kernels_activity.py",
             "stringData": BUSY_EXTENSION.read_text(),
         },
+        "environment-kernels": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/extensions/environment_kernels.py",
+            "stringData": ENVIRONMENT_KERNELS.read_text(),
+        },
+        "base-environment-pip": {"mountPath": BASE_PIP_CONF, "stringData": "[install]\nuser = true\n"},
     }
 
 
@@ -244,6 +263,12 @@ def computed_values(
         # Joined with ';' so that one failing step (say, an unreachable repository) does not stop the server.
         singleuser["lifecycleHooks"] = {"postStart": {"exec": {"command": ["sh", "-c", "; ".join(hub.post_start)]}}}
     hub_config = auth_config(args)
+    if access.load_groups(hub):
+        hub_config["JupyterHub"]["load_groups"] = access.load_groups(hub)
+    hub_config["DandiKubeSpawner"] = {
+        "profile_groups": access.profile_groups(hub, support.today()),
+        "group_caps": access.group_caps(hub),
+    }
     # The spawn page says how long a server may run at most (values/templates/spawn.html).
     template_vars = {"server_max_age": server_age_text(hub.culling.max_age)}
     if hub.banner:
@@ -262,7 +287,7 @@ def computed_values(
             # `admin_users` alone never does. The hub logs that both are set; the lists are the same.
             "loadRoles": {"admin": {"users": list(hub.auth.admin_users)}},
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
-            "extraConfig": auth_extra_config(hub),
+            "extraConfig": {"dandi-access": ACCESS_CONFIG_FILE.read_text(), **auth_extra_config(hub)},
         },
         "proxy": {
             "secretToken": proxy_token,
@@ -349,6 +374,7 @@ def auth_config(args: JupyterHubArgs) -> dict[str, Any]:
                     "user_lookup": archive.user_lookup,
                     "token": args.secrets.archive_tokens[archive.name],
                     "registration_url": archive.registration_url,
+                    "group": access.archive_group(archive.name),
                 }
                 for archive in auth.archives
             ]

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.alert_rules import alerting_rules, alertmanager_config, recording_rules
+from components.alert_rules import alerting_rules, alertmanager_config, pending_too_short, recording_rules
 from components.container_logs import container_logs
 from components.helm_values import VALUES_DIR, deep_merge, load_values
 from components.images import PIP, PYTHON
@@ -242,6 +242,9 @@ class Monitoring(pulumi.ComponentResource):
         self._secret(f"{name}-prometheus-hub-token", "prometheus-hub-token", {"token": token.result}, opts)
         alerting = args.alerting is not None and args.config.prometheus.rules.enabled
         role_arn = self._alertmanager_role(name, args) if alerting else None
+        if alerting and args.alerting:
+            for message in pending_too_short(args.config.prometheus.rules, args.alerting.cold_start_seconds):
+                pulumi.log.warn(message, self)
         self._release(
             f"{name}-prometheus", "prometheus", args.config.prometheus.chart_version, PROMETHEUS_REPO,
             prometheus_values(args.config, args.hub, args.alerting, role_arn), args, opts,

@@ -82,10 +82,14 @@ def _eks_table() -> dict[str, Any]:
 
 
 def eks_workloads(plan: Plan) -> list[Workload]:
-    """VPC CNI, kube-proxy and CoreDNS, with CoreDNS's replicas from the add-on options the program sends."""
+    """VPC CNI, kube-proxy and CoreDNS, with CoreDNS's replicas from the add-on options the program sends, and the
+    add-ons without a chart here that the program installs (the Pod Identity agent)."""
     coredns = (plan.one("eks:index:Cluster").inputs.get("corednsAddonOptions") or {}).get("configurationValues")
     found = []
+    installed = {a.inputs["addonName"] for a in plan.of_type("aws:eks/addon:Addon")}
     for name, row in _eks_table().items():
+        if "addOn" in row and row["addOn"] not in installed:
+            continue  # an add-on the program installs only with a feature (the Pod Identity agent)
         replicas = row.get("replicas", 1)
         if name == "coredns" and coredns:
             replicas = (json.loads(coredns) if isinstance(coredns, str) else coredns).get("replicaCount", replicas)

@@ -125,6 +125,41 @@ def nat(config: StackConfig, prices: dict[str, Any]) -> CostLine:
     )
 
 
+def nat_egress_metrics(config: StackConfig) -> int:
+    """Metrics the NAT egress alarm sums (components/egress_alarm.py): two per NAT gateway, one for a NAT
+    instance, none in an existing VPC (its NAT is not the stack's)."""
+    network = config.network
+    if network.existing:
+        return 0
+    if network.nat_gateways == "instance":
+        return 1
+    return 2 * (network.az_count if network.nat_gateways == "perAz" else 1)
+
+
+def scratch_month(prices: dict[str, Any]) -> float:
+    """The scratch bucket's cost in the assumed month of use (prices.yaml, scratch_bucket_assumed_month)."""
+    use = prices["scratch_bucket_assumed_month"]
+    return (
+        use["gb_stored"] * prices["s3_standard_gb_month"]
+        + use["write_requests"] / 1000 * prices["s3_write_requests_per_1000"]
+        + use["read_requests"] / 1000 * prices["s3_read_requests_per_1000"]
+    )
+
+
+def scratch_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
+    """An empty bucket costs nothing; the line says what a month of use would."""
+    if not config.storage.scratch_bucket.enabled:
+        return []
+    use = prices["scratch_bucket_assumed_month"]
+    return [
+        CostLine(
+            f"S3 scratch as used (assumed {use['gb_stored']} GB kept, {use['write_requests'] / 1e6:g}M writes, "
+            f"{use['read_requests'] / 1e6:g}M reads: ${scratch_month(prices):.2f}/month)",
+            0.0,
+        )
+    ]
+
+
 def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLine]:
     """What seeing and hearing the hub adds while idle (README, Monitoring)."""
     monitoring, lines = config.monitoring, []
@@ -148,6 +183,14 @@ def monitoring_lines(config: StackConfig, prices: dict[str, Any]) -> list[CostLi
         alarms = ALWAYS_ALARMS + sum(1 for g in config.node_groups.values() if g.role != "core")
         lines.append(CostLine("Route 53 health check (HTTPS)", prices["route53_health_check_https_month"]))
         lines.append(CostLine(f"CloudWatch alarms x{alarms}", alarms * prices["cloudwatch_alarm_month"]))
+        metrics = nat_egress_metrics(config)
+        if metrics:
+            lines.append(
+                CostLine(
+                    f"NAT egress alarm (metric math on {metrics}, each billed as an alarm)",
+                    metrics * prices["cloudwatch_alarm_month"],
+                )
+            )
     return lines
 
 
@@ -220,6 +263,7 @@ def idle_cost(config: StackConfig, prices: dict[str, Any] | None = None, stack: 
             f"{prices['efs_ia_gb_month']:.3f} IA, {prices['efs_archive_gb_month']:.3f} Archive",
             prices["efs_minimum_month"],
         ),
+        *scratch_lines(config, prices),
         *monitoring_lines(config, prices),
         *mirror_lines(config, prices),
         *warm_seat_lines(config, prices),

@@ -78,6 +78,7 @@ class FakeCloud(pulumi_mocks.Mocks):
             "kubernetes:helm.sh/v3:Release": self._helm_release,
             "kubernetes:core/v1:Service": self._service,
             "aws:ec2/launchTemplate:LaunchTemplate": lambda _: {"latestVersion": 1, "defaultVersion": 1},
+            "aws:s3/bucket:Bucket": self._bucket,
         }.get(args.typ)
         resource_id = args.resource_id or _ID_PREFIX.get(args.typ, "") + args.name
         state = dict(args.inputs)
@@ -126,6 +127,11 @@ class FakeCloud(pulumi_mocks.Mocks):
 
     def _instance(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"primaryNetworkInterfaceId": f"eni-{args.name}", "publicIp": "198.51.100.7"}
+
+    def _bucket(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+        """S3's name: the prefix and a made-up suffix, as Pulumi's auto-naming would."""
+        name = args.inputs.get("bucket") or f"{args.inputs.get('bucketPrefix', args.name)}offline0001"
+        return {"bucket": name, "arn": f"arn:aws:s3:::{name}"}
 
     def _policy(self, args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{args.name}"}

@@ -3,8 +3,9 @@ computes on its own (directory names, pod manifests). Used by the home-names com
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -15,8 +16,9 @@ from traitlets.config import Config
 class OfflineUser:
     """The parts of a JupyterHub user that KubeSpawner reads while building names and pods."""
 
-    def __init__(self, name: str, admin: bool = False) -> None:
+    def __init__(self, name: str, admin: bool = False, groups: Iterable[str] = ()) -> None:
         self.name = name
+        self.groups = [SimpleNamespace(name=group) for group in groups]
         self.id = abs(hash(name)) % 10**6
         self.admin = admin
         self.url = f"/user/{name}/"
@@ -34,9 +36,16 @@ def offline_kubespawner() -> Iterator[None]:
         yield
 
 
-def spawner(user_name: str, config: Config | None = None, **kwargs: Any) -> KubeSpawner:
+def spawner(
+    user_name: str,
+    config: Config | None = None,
+    cls: type[KubeSpawner] = KubeSpawner,
+    groups: Iterable[str] = (),
+    **kwargs: Any,
+) -> KubeSpawner:
+    """A spawner (KubeSpawner or the hub's subclass) for a user in these JupyterHub groups."""
     with offline_kubespawner():
-        return KubeSpawner(_mock=True, user=OfflineUser(user_name), config=config or Config(), **kwargs)
+        return cls(_mock=True, user=OfflineUser(user_name, groups=groups), config=config or Config(), **kwargs)
 
 
 def expand(user_name: str, template: str) -> str:

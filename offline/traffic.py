@@ -51,13 +51,6 @@ def nat_kind(config: StackConfig) -> str:
     return "instance" if config.network.nat_gateways == "instance" else "gateway"
 
 
-def has_s3_endpoint(config: StackConfig) -> bool:
-    """The stack makes a gateway endpoint on every private route table of a new VPC, and in an existing VPC
-    on the route tables it is given."""
-    existing = config.network.existing
-    return existing is None or bool(existing.s3_endpoint_route_table_ids)
-
-
 def traffic(config: StackConfig, stack: str, prices: dict[str, Any] | None = None) -> Traffic:
     prices = prices or load_prices()
     volumes = {k: float(v) for k, v in prices["traffic_gb_month"][stack].items()}
@@ -65,7 +58,7 @@ def traffic(config: StackConfig, stack: str, prices: dict[str, Any] | None = Non
     per_gb = prices["nat_gateway_gb"] if kind == "gateway" else 0.0
     how = {"gateway": f"NAT gateway processing at ${per_gb:g}/GB", "instance": "NAT instance, no per-GB charge",
            "existing": "the existing VPC's NAT, not priced here"}[kind]  # fmt: skip
-    endpoint = has_s3_endpoint(config)
+    endpoint = config.network.s3_endpoint
     mirrored = config.hub.docker_hub_mirror.enabled
     s3_gb = volumes["s3"] + (volumes["images"] if mirrored else 0.0)
     lines = [

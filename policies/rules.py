@@ -135,6 +135,34 @@ def _no_nat_instance_on_production(args: Any, report: Report) -> None:
         report("Production egress goes through NAT gateways (network.natGateways: perAz), not a NAT instance.")
 
 
+def _hub_images(values: dict[str, Any]) -> list[str]:
+    """Every image the jupyterhub chart's values name for user servers: the default, each profile's and each
+    menu choice's (an unlisted choice is the user's own, checked by its pattern instead)."""
+    singleuser = values.get("singleuser") or {}
+    default = singleuser.get("image") or {}
+    found = [f"{default.get('name')}:{default.get('tag')}"] if default.get("name") else []
+    for profile in singleuser.get("profileList") or []:
+        found.append((profile.get("kubespawner_override") or {}).get("image"))
+        choices = (((profile.get("profile_options") or {}).get("image") or {}).get("choices")) or {}
+        found += [(c.get("kubespawner_override") or {}).get("image") for c in choices.values()]
+    return [image for image in found if image]
+
+
+def _images_pinned_on_production(args: Any, report: Report) -> None:
+    if stack_of(args) not in PRODUCTION_STACKS:
+        return
+    if args.resource_type == "kubernetes:helm.sh/v3:Release" and args.props.get("chart") == "jupyterhub":
+        images = _hub_images(args.props.get("values") or {})
+    elif args.resource_type == "kubernetes:apps/v1:DaemonSet":
+        spec = (((args.props.get("spec") or {}).get("template") or {}).get("spec")) or {}
+        images = [c.get("image", "") for c in spec.get("initContainers") or [] if c.get("name", "").startswith("pull-")]
+    else:
+        return
+    mutable = sorted({image for image in images if "@sha256:" not in image})
+    if mutable:
+        report(f"On production images are pinned by digest (hub.images); mutable: {', '.join(mutable)}.")
+
+
 RULES = (
     Rule("efs-encrypted", "EFS file systems are encrypted at rest.", _efs_encrypted),
     Rule("efs-protected-on-production", "The home file system is protected on production.", _efs_protected),
@@ -153,4 +181,9 @@ RULES = (
         _no_shared_login_on_production,
     ),
     Rule("no-nat-instance-on-production", "No NAT instance on production.", _no_nat_instance_on_production),
+    Rule(
+        "images-pinned-on-production",
+        "User servers' images and the image pullers' are pinned by digest on production.",
+        _images_pinned_on_production,
+    ),
 )

@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from stackconfig import aws_catalog, image_refs, instances
+from stackconfig.access import GITHUB_LOGIN as _GITHUB_LOGIN
+from stackconfig.access import GroupConfig, access_problems
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.types import ConfigModel, DnsLabel, Hostname, distinct_matches, unique
 
-_GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 _IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 _MEMORY = re.compile(r"^(\d+(\.\d+)?)([KMGT])$")
 _ACM_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
@@ -276,6 +277,11 @@ class ProfileConfig(ConfigModel):
         "always", description="In the menu always, or only while an event (hub.events) names it."
     )
     default: bool = Field(False, description="Preselected in the menu (one profile at most).")
+    groups: list[DnsLabel] | None = Field(
+        None,
+        min_length=1,
+        description="The groups (hub.groups, or archive-<archive>) whose members may use it. Default: everyone.",
+    )
     other_images: str | None = Field(
         None,
         description="Let users name an image that is not in the menu, if it matches this anchored regular "
@@ -366,6 +372,9 @@ class EventConfig(ConfigModel):
     seats: int = Field(ge=1, le=500, description="Servers kept ready during the event.")
     start: datetime.date = Field(description="First day (UTC), YYYY-MM-DD.")
     end: datetime.date = Field(description="Last day (UTC), YYYY-MM-DD.")
+    group: DnsLabel | None = Field(
+        None, description="The attendees' group: only they get the profile from the event. Default: the profile's own."
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> EventConfig:
@@ -420,6 +429,9 @@ class HubConfig(ConfigModel):
         {}, description="Seats kept warm by profile slug: placeholders holding exactly that profile's requests."
     )
     events: list[EventConfig] = Field([], description="Workshops: warm seats of a profile between two dates.")
+    groups: dict[DnsLabel, GroupConfig] = Field(
+        {}, description="JupyterHub groups: members added at each hub start, and caps per profile."
+    )
     banner: str = Field(
         "",
         max_length=500,
@@ -540,6 +552,7 @@ class HubConfig(ConfigModel):
                         "event's servers need an on-demand group, so a spot reclaim cannot end the session",
                     )
                 )
+        problems += access_problems(self)
         problems += self._seats_beyond_max_size(node_groups)
         if production:
             problems += [

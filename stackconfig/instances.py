@@ -18,6 +18,17 @@ def _table() -> dict[str, Any]:
     return yaml.safe_load(TABLE.read_text())
 
 
+def checked() -> str:
+    """When the table was last checked against its sources."""
+    return str(_table()["checked"])
+
+
+def nat_network_mbps(instance_type: str) -> float | None:
+    """A NAT instance type's baseline network bandwidth, Mbit/s, if the table has it."""
+    row = (_table().get("natInstances") or {}).get(instance_type)
+    return None if row is None else float(row["networkMbps"])
+
+
 def known() -> tuple[str, ...]:
     return tuple(_table()["types"])
 

@@ -86,6 +86,12 @@ class AlertsConfig(ConfigModel):
     at_max_minutes: int = Field(30, ge=5, le=1440, description="Alarm when a user group stays at its max this long.")
     monthly_budget_usd: int = Field(500, ge=1, description="Mail when the month's actual or forecast cost passes this.")
     spot_interruptions_per_hour: int = Field(5, ge=1, description="Alarm on more spot interruptions in an hour.")
+    nat_egress_daily_gb: int = Field(
+        100,
+        ge=1,
+        description="Alarm when more than this many GB go through the stack's NAT in a day (traffic to or "
+        "from outside the region). Default 100.",
+    )
 
     @field_validator("emails")
     @classmethod

@@ -77,6 +77,12 @@ class NetworkConfig(ConfigModel):
     existing: ExistingNetwork | None = Field(None, description="Use this VPC; create no network.")
 
     @property
+    def s3_endpoint(self) -> bool:
+        """Whether the private side reaches S3 through a gateway endpoint of this stack: always in a new VPC,
+        in an existing one on the route tables listed."""
+        return self.existing is None or bool(self.existing.s3_endpoint_route_table_ids)
+
+    @property
     def zone_count(self) -> int:
         """How many AZs (or, in an existing VPC, private subnets) nodes can be placed in."""
         return len(self.existing.private_subnet_ids) if self.existing else self.az_count
@@ -301,10 +307,20 @@ class EfsConfig(ConfigModel):
         return f"AFTER_{self.transition_to_ia_days}_{unit}"
 
 
+class ScratchBucketConfig(ConfigModel):
+    """Per-user cloud scratch: one S3 bucket, each user server confined to its own prefix."""
+
+    enabled: bool = Field(True, description="Create the bucket and give servers SCRATCH_BUCKET. Default true.")
+    expire_after_days: int = Field(
+        30, ge=1, le=365, description="Days after which S3 deletes an object (lifecycle rule). Default 30."
+    )
+
+
 class StorageConfig(ConfigModel):
     """Shared storage for the hub."""
 
     efs: EfsConfig = Field(EfsConfig(), description="The EFS file system.")
+    scratch_bucket: ScratchBucketConfig = Field(ScratchBucketConfig(), description="Per-user S3 scratch.")
     introspection_pod: bool = Field(False, description="A small pod mounting the share at /efs.")
 
 

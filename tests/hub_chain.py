@@ -100,7 +100,7 @@ def configurable_classes(config: Config) -> dict[str, type[traitlets.config.Conf
 
     classes: list[type] = [JupyterHub, Authenticator, SharedPasswordAuthenticator, OAuthenticator, GitHubOAuthenticator,
                            Spawner, KubeSpawner, Proxy, ConfigurableHTTPProxy, CryptKeeper]  # fmt: skip
-    classes.append(authenticator_class(config))
+    classes += [authenticator_class(config), spawner_class(config)]
     return {cls.__name__: cls for cls in classes}
 
 
@@ -127,18 +127,34 @@ def authenticator_class(config: Config) -> type:
     return cls
 
 
+def spawner_class(config: Config) -> type:
+    """The spawner the hub would build: the access extraConfig's class (z2jh names KubeSpawner by its path)."""
+    cls = config.JupyterHub.spawner_class
+    if isinstance(cls, str):
+        from kubespawner import KubeSpawner
+
+        assert cls == "kubespawner.KubeSpawner", cls
+        return KubeSpawner
+    return cls
+
+
 def authenticator(config: Config) -> Any:
     return authenticator_class(config)(config=config)
 
 
 def user_pod(
-    config: Config, login: str, formdata: dict[str, list[str]] | None, auth_state: dict[str, Any] | None = None
+    config: Config,
+    login: str,
+    formdata: dict[str, list[str]] | None,
+    auth_state: dict[str, Any] | None = None,
+    groups: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The pod KubeSpawner would create for `login` choosing `formdata` (None: a spawn with no choice)."""
+    """The pod KubeSpawner would create for `login` (in these JupyterHub groups) choosing `formdata`
+    (None: a spawn with no choice)."""
 
     async def spawn() -> dict[str, Any]:
-        server = spawner(login, config)
-        form = server.options_form
+        server = spawner(login, config, spawner_class(config), groups)
+        form = await server.get_options_form()  # JupyterHub's own call, which evaluates a callable form
         if formdata is not None:
             # The menu offers what is chosen (a free-form unlisted image is typed, not offered).
             chosen = [v[0] for k, v in formdata.items() if not k.endswith("--unlisted-choice")]

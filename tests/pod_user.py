@@ -47,6 +47,8 @@ def run_as_user(
     args: list[str], env: dict[str, str], cwd: Path, python: str = INTERPRETER, timeout: int = 120
 ) -> subprocess.CompletedProcess[str]:
     """`python args...` as the notebook user, with `env` and the test virtualenv's packages importable."""
+    closed = [p for p in Path(PACKAGES).parents if not p.stat().st_mode & 0o001]
+    assert not closed, f"uid {NOTEBOOK_UID} cannot reach the test packages: {closed[0]} is closed to others"
     environment = {"PATH": "/usr/bin:/bin", **env, "PYTHONPATH": PACKAGES}
     return subprocess.run(
         [python, *args], env=environment, cwd=cwd, user=NOTEBOOK_UID, group=NOTEBOOK_GID,

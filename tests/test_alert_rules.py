@@ -19,13 +19,19 @@ import pytest
 import requests
 import yaml
 
-from components.alert_rules import ALERTS, PROFILE_METRIC_LABEL, modelled_cold_seconds, runbook_anchor
+from components.alert_rules import (
+    ALERTS,
+    PROFILE_METRIC_LABEL,
+    modelled_cold_seconds,
+    pending_too_short,
+    runbook_anchor,
+)
 from components.monitoring import AlertRouting, prometheus_values
-from offline.engine import Plan
+from offline.engine import Plan, run_stack
 from stackconfig.hub import PROFILE_LABEL
 from stackconfig.monitoring import RulesConfig
 from tests.charts import of_kind, pod_specs, render
-from tests.conftest import ROOT, plan_with
+from tests.conftest import ROOT, changed_config, plan_with
 from tests.hub_chain import load_hub_config
 from tests.real_hub import running_hub
 from tests.scheduling import landing_groups, node_groups
@@ -256,6 +262,22 @@ def test_slow_starts_compare_each_profile_with_the_plans_cold_time(bannered: Pla
     assert "SlowServerStarts" not in {r["alert"] for g in rules["groups"] for r in g["rules"]}
 
 
+def test_a_pending_alert_shorter_than_a_cold_start_is_warned_about(plan: Plan) -> None:
+    """Each stack's Pending alert waits longer than its slowest modelled cold start (no warning in the plan);
+    one that would fire on every cold start of a profile is named."""
+    cold = modelled_cold_seconds(plan.config)
+    assert cold and not pending_too_short(plan.config.monitoring.prometheus.rules, cold)
+    assert not [w for w in plan.warnings if "pendingMinutes" in w]
+    if plan.stack != "staging":
+        return
+    # A 15 GB GPU image pulled layer after layer takes longer than a 5-minute Pending alert waits.
+    slow = changed_config("staging", set_={"nodeGroups.gpu.imagePull": "sequential",
+                                           "monitoring.prometheus.rules": {"pendingMinutes": 5}})  # fmt: skip
+    slow["dandihub:hub"]["images"]["gpu"]["sizeGb"] = 15
+    warned = [w for w in run_stack("staging", config=slow).warnings if "pendingMinutes" in w]
+    assert len(warned) == 1 and "5 minutes is shorter than profile gpu's modelled cold start" in warned[0]
+
+
 def test_kube_state_metrics_keeps_the_profile_label_the_rules_join_on(plan: Plan) -> None:
     """Each user pod carries its profile's slug (tests/test_real_chain.py builds them with KubeSpawner);
     kube-state-metrics must keep that label, which it names `label_<key with _>`."""
@@ -280,6 +302,11 @@ def test_every_alert_links_to_a_runbook_heading_that_exists(plan: Plan) -> None:
         assert rule["annotations"]["summary"].startswith(f"dandihub {plan.stack}: ")
 
 
+# The service discovery roles of Prometheus's Kubernetes discovery (prometheus/prometheus
+# discovery/kubernetes/kubernetes.go, v2.42 to v3): checked by name, since Debian's build has no such discovery.
+KUBERNETES_ROLES = {"endpoints", "endpointslice", "service", "pod", "node", "ingress"}
+
+
 def test_the_rendered_rules_and_server_config_pass_promtool_check(plan: Plan, tmp_path: Path) -> None:
     """Debian's promtool is built without Kubernetes discovery: those blocks become static targets and the
     files the pod mounts become local files; the rest is checked as Prometheus would load it."""
@@ -288,7 +315,9 @@ def test_the_rendered_rules_and_server_config_pass_promtool_check(plan: Plan, tm
 
     def local(node: Any) -> None:
         if isinstance(node, dict):
-            if node.pop("kubernetes_sd_configs", None) is not None:
+            discoveries = node.pop("kubernetes_sd_configs", None)
+            if discoveries is not None:
+                assert {d["role"] for d in discoveries} <= KUBERNETES_ROLES, discoveries
                 node["static_configs"] = [{"targets": ["discovered.invalid:9090"]}]
             for key, value in node.items():
                 if key.endswith("_file") and isinstance(value, str):

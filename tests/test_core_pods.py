@@ -125,7 +125,7 @@ def test_coredns_replicas_follow_the_add_on_configuration(staging: Plan) -> None
     cluster.inputs["corednsAddonOptions"]["configurationValues"] = {"replicaCount": 1}
     changed.resources = [cluster if r.type == "eks:index:Cluster" else r for r in staging.resources]
     replicas = {w.name: w.replicas for w in core_pods.eks_workloads(changed)}
-    assert replicas == {"aws-node": 1, "kube-proxy": 1, "coredns": 1}
+    assert replicas == {"aws-node": 1, "kube-proxy": 1, "coredns": 1, "eks-pod-identity-agent": 1}
     assert {w.name: w.replicas for w in core_pods.eks_workloads(staging)}["coredns"] == 2
 
 

@@ -82,6 +82,13 @@ def monitoring_monthly(plan: Plan) -> float:
         + len(plan.of_type("aws:route53/healthCheck:HealthCheck")) * PRICES["route53_health_check_https_month"]
         + len([a for a in in_component(plan, "dandihub:alerts:Alerts") if a.type.endswith("MetricAlarm")])
         * PRICES["cloudwatch_alarm_month"]
+        # The NAT egress alarm (its own component) is billed per metric it reads.
+        + sum(
+            len([q for q in a.inputs["metricQueries"] if "metric" in q])
+            for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if a.name == "egress-nat-egress"
+        )
+        * PRICES["cloudwatch_alarm_month"]
         + gb * (PRICES["logs_ingest_gb"] + PRICES["logs_storage_gb_month"] * days / 30)
     )
 
@@ -100,7 +107,8 @@ def test_known_totals_meet_the_goals(staging: Plan, prod: Plan) -> None:
     staging_total = 730 * (0.10 + 0.0336 + 0.025 + 0.010) + 730 * (0.0042 + 0.005) + 0.64 + 0.20 + 21 * 0.08
     staging_total += 0.88 + 1.59 + 1.50 + 0.80
     #   + the Docker Hub mirror: its login secret (0.40) and 3 digests of 4 + 7 + 9 GB of images at 0.10
-    staging_total += 0.40 + 3 * 20 * 0.10
+    #   + the NAT egress alarm on the NAT instance's NetworkOut (0.10)
+    staging_total += 0.40 + 3 * 20 * 0.10 + 0.10
     assert idle_cost(staging.config).monthly == pytest.approx(staging_total, abs=0.01)
     assert idle_cost(staging.config).monthly <= PRICES["idle_goal_month"]["staging"] == 150
     # prod keeps its resilience: core nodes in two AZs and a NAT gateway in each.

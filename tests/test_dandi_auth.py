@@ -180,10 +180,17 @@ def test_a_user_of_any_archive_is_admitted_each_archive_asked_with_its_own_token
     ]
 
 
-def test_the_first_archive_that_admits_ends_the_search() -> None:
-    fetch = Fetch(["neuro"])
-    assert allowed(fetch, "neuro", [DANDI, EMBER])
-    assert len(fetch.calls) == 1
+def test_every_archive_is_asked_and_each_that_admits_is_recorded_as_a_group() -> None:
+    """For the archive groups (tests/test_groups.py follows them into the hub)."""
+    archives = [{**DANDI, "group": "archive-dandi"}, {**EMBER, "group": "archive-ember"}]
+    instance = authenticator(Fetch(["neuro"]), archives)
+    model: dict[str, Any] = {"name": "neuro", "admin": None, "auth_state": {}}
+    assert asyncio.run(instance.check_allowed("neuro", model))
+    assert model[auth.ARCHIVE_GROUPS] == ["archive-dandi", "archive-ember"]
+    down = Fetch(by_host={"api-staging.dandiarchive.org": OSError("503"), "api.ember.example.org": []})
+    model = {"name": "neuro", "admin": None, "auth_state": {}}
+    assert not asyncio.run(authenticator(down, archives).check_allowed("neuro", model))
+    assert model[auth.ARCHIVE_GROUPS] == []
 
 
 def test_an_archive_that_is_down_does_not_lock_out_the_users_of_another() -> None:

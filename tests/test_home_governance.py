@@ -302,10 +302,10 @@ def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) ->
 # The deployed pieces -------------------------------------------------------------------------------------
 
 
-def test_the_report_token_may_list_users_and_read_activity_and_servers_only(plan: Plan) -> None:
+def test_the_report_token_may_list_users_and_read_activity_servers_and_groups_only(plan: Plan) -> None:
     hub = plan.one("kubernetes:helm.sh/v3:Release", "hub-release").inputs["values"]["hub"]
     assert hub["loadRoles"]["home-report"] == {
-        "scopes": ["list:users", "read:users:name", "read:users:activity", "read:servers"],
+        "scopes": ["list:users", "read:users:name", "read:users:activity", "read:servers", "read:users:groups"],
         "services": ["home-report"],
     }
     secret = plan.one("kubernetes:core/v1:Secret", "homes-report-token")

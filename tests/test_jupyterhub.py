@@ -83,6 +83,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://gui-staging.dandiarchive.org",
+            "group": "archive-dandi",
         }
     ]
     assert gate["prod"]["archives"] == [
@@ -93,6 +94,7 @@ def test_dandi_gate_per_stack(staging: Plan, prod: Plan) -> None:
             "user_lookup": "approved-list",
             "token": token,
             "registration_url": "https://dandiarchive.org",
+            "group": "archive-dandi",
         }
     ]
     source = (ROOT / "values" / "jupyterhub_dandi_auth.py").read_text()
@@ -230,12 +232,12 @@ def test_ownership_fixed_by_a_root_init_container_while_the_notebook_is_unprivil
     }
     assert (singleuser["uid"], singleuser["fsGid"]) == (1000, 100)
     assert "allowPrivilegeEscalation" not in singleuser
-    assert "KubeSpawner" not in values(plan)["hub"]["config"]
+    assert "container_security_context" not in values(plan)["hub"]["config"].get("KubeSpawner", {})
 
 
 def test_privileged_user_pods_only_on_request() -> None:
     v = values(plan_with("staging", set_={"hub.privilegedUserPods": True}))
-    assert v["hub"]["config"]["KubeSpawner"] == {"container_security_context": {"privileged": True}}
+    assert v["hub"]["config"]["KubeSpawner"]["container_security_context"] == {"privileged": True}
     assert v["singleuser"]["allowPrivilegeEscalation"] is True
 
 

@@ -78,7 +78,7 @@ def test_the_deploy_workflow_runs_the_support_check_before_up() -> None:
 
 
 ADDONS = {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "aws-efs-csi-driver",
-          "amazon-cloudwatch-observability"}  # fmt: skip
+          "amazon-cloudwatch-observability", "eks-pod-identity-agent"}  # fmt: skip
 
 
 def test_every_minor_pins_every_add_on() -> None:

@@ -6,13 +6,13 @@ the configurationValues the program sends), is one that needs no metadata, for a
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
 
+from offline.charts import has_chart
 from offline.engine import Plan
-from tests.charts import _render, chart_folder, pod_specs, render
+from tests.charts import addon_manifests, pod_specs, render
 from tests.conftest import plan_with
 from tests.scheduling import landing_groups, node_groups
 
@@ -29,12 +29,6 @@ NO_METADATA = {
     # NVIDIA/k8s-device-plugin v0.17.1: reads the GPUs through the driver; not an AWS client.
     "DaemonSet/nvidia-device-plugin": "reads the GPUs through the driver",
 }
-ADDONS = {
-    "aws-ebs-csi-driver": {},
-    "aws-efs-csi-driver": {},
-    # The chart refuses to render without them (the add-on fills them in).
-    "amazon-cloudwatch-observability": {"clusterName": "dandihub", "region": "us-east-2"},
-}
 
 
 def user_groups(plan: Plan) -> dict[str, Any]:
@@ -45,11 +39,10 @@ def addon_specs(plan: Plan) -> dict[str, dict[str, Any]]:
     """Pod specs of the EKS add-ons' charts, rendered with the configurationValues the program sends."""
     specs = {}
     for addon in plan.of_type("aws:eks/addon:Addon"):
-        name = addon.inputs["addonName"]
-        if name not in ADDONS:
-            continue  # vpc-cni, kube-proxy: host-network DaemonSets (EKS's own); coredns: no user-node toleration
-        values = {**json.loads(addon.inputs.get("configurationValues") or "{}"), **ADDONS[name]}
-        specs |= pod_specs(list(_render(str(chart_folder(name)), json.dumps(values), name, "kube-system")))
+        # Without a chart here: vpc-cni and kube-proxy (host-network DaemonSets), coredns (no toleration
+        # of the user nodes' taint).
+        if has_chart(addon):
+            specs |= pod_specs(addon_manifests(addon, plan.config.cluster.name, plan.config.region))
     return specs
 
 

@@ -7,6 +7,7 @@ import ipaddress
 from offline.engine import Plan
 from offline.fake_cloud import ZONES
 from tests.conftest import in_component, plan_with, stack_config
+from tests.stack_configs import EXISTING_VPC
 
 ZONES_HERE = ZONES["us-east-2"]
 
@@ -120,13 +121,6 @@ def test_every_private_route_table_reaches_s3_through_a_gateway_endpoint(plan: P
     private = {t.id for t in plan.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in t.name}
     assert len(private) == stack_config(plan)["dandihub:network"]["azCount"]
     assert sorted(endpoint["routeTableIds"]) == sorted(private)
-
-
-EXISTING_VPC = {
-    "vpcId": "vpc-0123456789abcdef0",
-    "publicSubnetIds": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
-    "privateSubnetIds": ["subnet-0ccccccc", "subnet-0ddddddd"],
-}
 
 
 def test_an_existing_vpc_gets_the_s3_endpoint_on_the_route_tables_named_or_a_warning() -> None:

@@ -89,6 +89,24 @@ CASES = {
         args("aws:ec2/instance:Instance", {"sourceDestCheck": False}, "staging"),
         args("aws:ec2/instance:Instance", {"sourceDestCheck": False}, "prod"),
     ),
+    "images-pinned-on-production": (
+        args(
+            RELEASE,
+            {
+                "chart": "jupyterhub",
+                "values": {"singleuser": {"image": {"name": "a/b", "tag": "1@sha256:" + "5" * 64}}},
+            },
+            "prod",
+        ),
+        args(
+            RELEASE,
+            {
+                "chart": "jupyterhub",
+                "values": {"singleuser": {"profileList": [{"kubespawner_override": {"image": "a/b:latest"}}]}},
+            },
+            "prod",
+        ),
+    ),
 }
 
 
@@ -184,6 +202,7 @@ CONFIG_DECIDED_PRODUCTION_RULES = {
     "efs-protected-on-production": "efs-protect.error.production.yaml",
     "no-shared-login-on-production": "shared-password-auth.error.production.yaml",
     "no-nat-instance-on-production": "nat.error.production-instance.yaml",
+    "images-pinned-on-production": "image.error.production-mutable.yaml",
 }
 
 

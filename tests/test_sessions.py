@@ -106,6 +106,11 @@ def test_the_server_probe_has_teeth(staging: Plan, tmp_path: Path) -> None:
     """Without the file that extends the path, the real server cannot import the extension."""
     ours = mounted_files(staging, tmp_path / "pod")
     (ours / "jupyter_server_config.py").unlink()
+    # The kernel spec manager lives in the same folder: without the file the server could not import it and
+    # would not start at all (tests/test_environments.py), so it goes too.
+    settings = json.loads((ours / "jupyter_server_config.json").read_text())
+    del settings["ServerApp"]["kernel_spec_manager_class"]
+    (ours / "jupyter_server_config.json").write_text(json.dumps(settings))
     assert start_server([ours], tmp_path)["loaded"] is False
 
 

@@ -1,5 +1,7 @@
-"""The time-to-notebook model: warm and cold waits per profile and image, from the dated figures and the
-images' sizes in config; an image without a size is unknown, not guessed."""
+"""The time-to-notebook model: warm and cold waits per profile and image, a cold pull as fast as the slowest
+link on its real path (registry and route, the node's baseline network and EBS bandwidth, its disk, the
+unpack rate), from dated figures and the images' sizes in config; what has no figure is unknown, not
+guessed."""
 
 from __future__ import annotations
 
@@ -7,49 +9,89 @@ import pytest
 
 from offline import startup
 from offline.engine import Plan
-from tests.conftest import plan_with
+from stackconfig import instances
+from tests.stack_configs import EXISTING_VPC, config_with
+
+BOOT = 20 + 120  # autoscaler reaction, node boot and join (stackconfig/start_timings.yaml)
+START = 10
 
 
-def test_every_profile_and_image_has_a_warm_and_a_cold_wait(plan: Plan) -> None:
+def test_every_profile_and_image_has_a_warm_and_a_known_cold_wait(plan: Plan) -> None:
     waits = startup.waits(plan.config)
     assert [(w.profile, w.image) for w in waits] == [(p.slug, i) for p in plan.config.hub.profiles for i in p.images]
     assert all(w.warm_seconds == 12 and w.cold_seconds is not None for w in waits), "every image has its size"
 
 
-def test_a_known_size_gives_a_cold_wait_from_the_figures() -> None:
-    images = {"standard": {"displayName": "DANDI", "image": "dandiarchive/dandihub:latest", "sizeGb": 6},
-              "matlab": {"displayName": "M", "image": "dandiarchive/dandihub:latest-matlab"},
-              "gpu": {"displayName": "G", "image": "dandiarchive/dandihub:latest-gpu", "sizeGb": 12}}  # fmt: skip
-    sequential_gpu = {"hub.images": images, "nodeGroups.gpu.imagePull": "sequential"}
-    waits = {(w.profile, w.image): w for w in startup.waits(plan_with("staging", set_=sequential_gpu).config)}
-    # 20 s autoscaler + 120 s boot and join + the pull (user-small pulls in parallel at 236 MB/s, the GPU group
-    # in sequence at 72 MB/s) + 10 s start
-    assert waits["base", "standard"].pull == "parallel"
-    assert waits["base", "standard"].cold_seconds == pytest.approx(20 + 120 + 6000 / 236 + 10)
-    assert waits["gpu", "gpu"].pull == "sequential"
-    assert waits["gpu", "gpu"].cold_seconds == pytest.approx(20 + 120 + 12000 / 72 + 10)
-    assert waits["base", "matlab"].cold_seconds is None
+def test_the_slowest_link_of_each_group_sets_its_cold_wait(prod: Plan) -> None:
+    """Through the mirror and the S3 endpoint, the registry does not bind; the node does: m5a.2xlarge's EBS
+    baseline (1,580 Mbit/s) on user-small, g4dn.2xlarge's (1,150) on gpu, the parallel unpack (236 MB/s) on
+    the 8xlarge group, whose slowest type still has 4,750 Mbit/s of EBS and 7,500 of network."""
+    waits = {(w.profile, w.image): w for w in startup.waits(prod.config)}
+    size = {k: i.size_gb for k, i in prod.config.hub.images.items()}
+    base, gpu, large = waits["base", "standard"], waits["gpu", "gpu"], waits["large", "standard"]
+    assert base.bottleneck.name == "m5a.2xlarge baseline EBS bandwidth"
+    assert base.cold_seconds == pytest.approx(BOOT + size["standard"] * 1000 / (1580 / 8) + START)
+    assert gpu.bottleneck.name == "g4dn.2xlarge baseline EBS bandwidth"
+    assert gpu.cold_seconds == pytest.approx(BOOT + size["gpu"] * 1000 / (1150 / 8) + START)
+    assert large.bottleneck.name == "parallel unpack"
+    assert large.cold_seconds == pytest.approx(BOOT + size["standard"] * 1000 / 236 + START)
+    links = {link.name for link in startup.pull(prod.config, "user-small").links}
+    assert {"ECR in the region", "m5.2xlarge baseline network", "gp3 disk at 600 MiB/s"} <= links
+    assert not [name for name in links if "NAT" in name], "ECR's layers take the S3 endpoint"
 
 
-def test_the_plan_prints_the_table_and_the_goal(staging: Plan) -> None:
+def test_sequential_pull_is_bound_by_its_unpack_rate() -> None:
+    config = config_with("staging", {"nodeGroups.gpu.imagePull": "sequential"})
+    (gpu,) = [w for w in startup.waits(config) if w.profile == "gpu"]
+    assert gpu.bottleneck.name == "sequential unpack"
+    assert gpu.cold_seconds == pytest.approx(BOOT + config.hub.images["gpu"].size_gb * 1000 / 72 + START)
+
+
+def test_without_the_mirror_staging_waits_on_its_nat_instance_and_docker_hub_is_unknown() -> None:
+    """Docker Hub publishes no rate, so the wait is unknown; but the t4g.nano NAT instance's 32 Mbit/s
+    baseline alone makes a 10 GB pull take more than 40 minutes: the goal is missed whatever Docker Hub does."""
+    config = config_with("staging", {"hub.dockerHubMirror": {"enabled": False}})
+    waits = {(w.profile, w.image): w for w in startup.waits(config)}
+    base = waits["base", "standard"]
+    assert base.cold_seconds is None and "Docker Hub (no published rate)" in base.why_unknown
+    assert base.bottleneck.name == "NAT instance t4g.nano baseline network"
+    assert base.at_least_seconds == pytest.approx(BOOT + config.hub.images["standard"].size_gb * 1000 / 4 + START)
+    text = startup.render(config)
+    assert "at least 2650 s on user-small (slowest known link: NAT instance t4g.nano baseline network (4 MB/s)" in text
+    assert "missed by at least 2410 s" in text
+
+
+def test_an_existing_vpc_without_the_endpoint_sends_ecr_through_a_nat_nobody_measured() -> None:
+    config = config_with("staging", {"network.existing": EXISTING_VPC})
+    names = [link.name for link in startup.pull(config, "user-small").links]
+    assert names[:2] == ["ECR in the region", "the existing VPC's NAT"]
+    assert all(w.cold_seconds is None for w in startup.waits(config))
+    listed = {**EXISTING_VPC, "s3EndpointRouteTableIds": ["rtb-0aaaaaaaaaaaaaaa1"]}
+    config = config_with("staging", {"network.existing": listed})
+    assert all(w.cold_seconds is not None for w in startup.waits(config))
+
+
+def test_the_plan_prints_the_table_its_bottlenecks_and_the_goal(staging: Plan) -> None:
     text = startup.render(staging.config)
     assert "base / standard" in text and "unknown" not in text
-    unsized = plan_with("staging", set_={"hub.images.standard.sizeGb": None}).config
-    assert "base / standard" in text and "cold unknown (no image size in config), parallel pull" in startup.render(
-        unsized
-    )
+    assert "slowest link: m5a.2xlarge baseline EBS bandwidth (198 MB/s)" in text
     assert "goals: warm under 30 s; cold under 240 s for a 10 GB image, which takes" in text
-    assert "192 s with parallel pull (gpu, user-small, workshop): met" in text
+    assert "201 s on user-small (slowest link: m5a.2xlarge baseline EBS bandwidth (198 MB/s)): met" in text
+    unsized = config_with("staging", {"hub.images.standard.sizeGb": None})
+    assert "cold unknown (no image size in config), parallel pull" in startup.render(unsized)
 
 
 def test_the_goal_is_missed_without_parallel_pull() -> None:
     sequential = {f"nodeGroups.{g}.imagePull": "sequential" for g in ("user-small", "workshop", "gpu")}
-    text = startup.render(plan_with("staging", set_=sequential).config)
-    assert "289 s with sequential pull (gpu, user-small, workshop): missed by 49 s" in text
-    assert "parallel pull" not in text
+    text = startup.render(config_with("staging", sequential))
+    assert "289 s on user-small (slowest link: sequential unpack (72 MB/s)): missed by 49 s" in text
+    assert "parallel" not in text
 
 
-def test_every_figure_is_dated_with_a_unit_and_a_source() -> None:
+def test_every_figure_is_dated_with_a_unit_and_a_source_and_every_type_has_its_bandwidths() -> None:
     table = startup.table()
     assert table["checked"]
     assert all(f["value"] > 0 and f["unit"] and f["source"] for f in table["figures"].values())
+    for instance_type in instances.known():
+        row = instances.spec(instance_type)
+        assert row["networkMbps"] > 0 and row["ebsMbps"] > 0, instance_type

@@ -8,14 +8,9 @@ from offline.costs import load_prices
 from offline.engine import Plan
 from offline.traffic import traffic
 from plan import render
-from tests.conftest import plan_with
+from tests.stack_configs import EXISTING_VPC, config_with
 
 PRICES = load_prices()
-EXISTING_VPC = {
-    "vpcId": "vpc-0123456789abcdef0",
-    "publicSubnetIds": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
-    "privateSubnetIds": ["subnet-0ccccccc", "subnet-0ddddddd"],
-}
 
 
 def test_prod_pays_nat_processing_only_for_what_still_crosses_nat(prod: Plan) -> None:
@@ -34,13 +29,13 @@ def test_prod_pays_nat_processing_only_for_what_still_crosses_nat(prod: Plan) ->
 
 def test_without_an_endpoint_in_region_s3_pays_nat_processing() -> None:
     """An existing VPC without the endpoint: in-region S3 is not free; its NAT is not this stack's to price."""
-    bare = traffic(plan_with("prod", set_={"network.existing": EXISTING_VPC}).config, "prod")
+    bare = traffic(config_with("prod", {"network.existing": EXISTING_VPC}), "prod")
     assert bare.s3_endpoint is False and bare.saved == 0
     assert "S3 gateway endpoint" not in bare.lines[0].what
-    with_endpoint = plan_with(
-        "prod", set_={"network.existing": {**EXISTING_VPC, "s3EndpointRouteTableIds": ["rtb-0aaaaaaaaaaaaaaa1"]}}
+    with_endpoint = config_with(
+        "prod", {"network.existing": {**EXISTING_VPC, "s3EndpointRouteTableIds": ["rtb-0aaaaaaaaaaaaaaa1"]}}
     )
-    assert traffic(with_endpoint.config, "prod").s3_endpoint is True
+    assert traffic(with_endpoint, "prod").s3_endpoint is True
 
 
 def test_a_nat_instance_bills_no_processing(staging: Plan) -> None:

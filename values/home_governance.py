@@ -54,6 +54,8 @@ class Policy:
     exempt: frozenset[str] = frozenset()
     max_archives_per_run: int = 10
     prices_gb_month: dict[str, float] = field(default_factory=lambda: {"standard": 0.30, "ia": 0.016, "archive": 0.008})
+    # Caps per group and profile (hub.groups), shown beside each group's use.
+    group_caps: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class User:
     admin: bool
     running: bool
     last_activity: datetime.datetime | None
+    groups: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()  # of the servers running or starting (the hub's spawner records each)
 
 
 def measure(path: Path) -> Usage:
@@ -194,12 +198,29 @@ def report(root: Path, users: list[User], policy: Policy, now: datetime.datetime
     return {
         "generated": now.isoformat(),
         "total_bytes": sum(u.bytes for u in usage.values()),
+        "groups": group_use(users, usage, policy),
         "homes": rows,
         "over_soft_limit": [r["home"] for r in rows if r["over_soft_limit"]],
         "inactive": actions,
         "retention": {"enabled": policy.retention_enabled, "archived": done, "stopped": error},
         "policy": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(policy).items()},
     }
+
+
+def group_use(users: list[User], usage: dict[str, Usage], policy: Policy) -> dict[str, dict[str, Any]]:
+    """By group: members, the bytes their homes hold, and servers running now by profile, with the caps."""
+    found: dict[str, dict[str, Any]] = {
+        group: {"members": 0, "bytes": 0, "servers": {slug: {"users": [], "cap": cap} for slug, cap in caps.items()}}
+        for group, caps in policy.group_caps.items()
+    }
+    for user in users:
+        for group in user.groups:
+            row = found.setdefault(group, {"members": 0, "bytes": 0, "servers": {}})
+            row["members"] += 1
+            row["bytes"] += usage[user.home].bytes if user.home in usage else 0
+            for slug in user.profiles:
+                row["servers"].setdefault(slug, {"users": [], "cap": None})["users"].append(user.name)
+    return dict(sorted(found.items()))
 
 
 def _previous(root: Path) -> dict[str, int]:
@@ -237,6 +258,13 @@ def write(root: Path, result: dict[str, Any]) -> Path:
         lines.append(
             f"| {r['home']} | {r['bytes'] / GIB:.2f} | {r['growth_bytes'] / GIB:+.2f} | {r['files']} | {usd} | {over} |"
         )
+    lines += ["", "## By group", "", "| group | members | GiB | servers now (of the cap) |", "| --- " * 4 + "|"]
+    for group, row in result["groups"].items():
+        servers = ", ".join(
+            f"{slug}: {len(use['users'])}" + (f" of {use['cap']}" if use["cap"] is not None else "")
+            for slug, use in sorted(row["servers"].items())
+        )
+        lines.append(f"| {group} | {row['members']} | {row['bytes'] / GIB:.2f} | {servers} |")
     lines += ["", "## Inactive", "", "| user | days | GiB | would | kept because |", "| --- | --- | --- | --- | --- |"]
     lines += [
         f"| {a['user']} | {a['inactive_days']} | {a['bytes'] / GIB:.2f} | {a['action']} | {a['kept_because']} |"
@@ -265,13 +293,16 @@ def hub_users(api_url: str, token: str, home_of: Any) -> list[User]:
             page = json.load(response)
         for item in page["items"]:
             last = item.get("last_activity")
+            active = [s for s in (item.get("servers") or {}).values() if s.get("ready") or s.get("pending")]
             users.append(
                 User(
                     item["name"],
                     home_of(item["name"]),
                     bool(item.get("admin")),
-                    any(s.get("ready") or s.get("pending") for s in (item.get("servers") or {}).values()),
+                    bool(active),
                     datetime.datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None,
+                    tuple(item.get("groups") or ()),
+                    tuple(str((s.get("user_options") or {}).get("profile", "")) for s in active),
                 )
             )
         if not page["_pagination"].get("next"):

@@ -14,6 +14,8 @@ from urllib.parse import quote
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets import Dict, List
 
+# Where check_allowed leaves, in the auth model, the groups of the archives that admitted the user.
+ARCHIVE_GROUPS = "dandi_archive_groups"
 # How an archive is asked whether a GitHub login is an approved user (dandi/dandi-archive@3e3c3c9c,
 # dandiapi/api/views/users.py and dandiapi/urls.py):
 # - `approved-list`: GET /users/?approved_only=true, every approved user's GitHub login (users_list_view,
@@ -68,15 +70,19 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
         Dict(),
         config=True,
         help="Archives asked in turn: name, display_name, api_url, user_lookup (approved-list or search), token "
-        "(a staff account's for approved-list), registration_url.",
+        "(a staff account's for approved-list), registration_url, group (the JupyterHub group of its users).",
     )
+    # Archive groups of users admitted by a login that the hub has yet to create (see run_post_auth_hook).
+    _new_users_archive_groups = Dict()
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
         if await super().check_allowed(username, auth_model):
+            return True  # admins: the archives are not asked, and their archive groups stay as they are
+        # Every archive is asked: each that admits the user becomes one of their groups (ARCHIVE_GROUPS).
+        admitted = [archive for archive in self.archives if await self._registered_in(archive, username)]
+        auth_model[ARCHIVE_GROUPS] = [archive["group"] for archive in admitted if archive.get("group")]
+        if admitted:
             return True
-        for archive in self.archives:
-            if await self._registered_in(archive, username):
-                return True
         self.log.warning("%s is not a registered user of %s", username, ", ".join(a["name"] for a in self.archives))
         return False
 
@@ -100,6 +106,34 @@ class DandiGitHubAuthenticator(GitHubOAuthenticator):
                 archive["name"], username, SEARCH_CAP,
             )  # fmt: skip
         return False
+
+    async def run_post_auth_hook(self, handler: Any, auth_model: dict[str, Any]) -> dict[str, Any]:
+        """After a login passes the gate: its archive groups, for a user the hub knows (a new one's are
+        set when the hub adds it, in `add_user`, within the same login)."""
+        auth_model = await super().run_post_auth_hook(handler, auth_model)
+        if ARCHIVE_GROUPS in auth_model:
+            user = handler.find_user(auth_model["name"])
+            if user is None:
+                self._new_users_archive_groups[auth_model["name"]] = auth_model[ARCHIVE_GROUPS]
+            else:
+                self.record_archive_groups(user, auth_model[ARCHIVE_GROUPS])
+        return auth_model
+
+    def add_user(self, user: Any) -> None:
+        super().add_user(user)
+        groups = self._new_users_archive_groups.pop(user.name, None)
+        if groups is not None:
+            self.record_archive_groups(user, groups)
+
+    def record_archive_groups(self, user: Any, groups: list[str]) -> None:
+        """The user's archive groups become exactly `groups`; groups from config or the admin page stay.
+
+        Not Authenticator.manage_groups: with it JupyterHub refuses load_groups and replaces all of a user's
+        groups at each login (jupyterhub/jupyterhub@97b3154 (5.5.0): jupyterhub/app.py init_groups,
+        jupyterhub/handlers/base.py auth_to_user)."""
+        managed = {archive.get("group") for archive in self.archives}
+        kept = [group.name for group in user.groups if group.name not in managed]
+        user.sync_groups(kept + groups)
 
     async def pre_spawn_start(self, user: Any, spawner: Any) -> None:
         """Give the server the user's GitHub identity, for git and the DANDI CLI."""

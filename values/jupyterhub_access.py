@@ -1,0 +1,161 @@
+"""Who may use which profile: profiles limited to groups, and caps per group and profile.
+
+This file runs inside the hub, as z2jh `hub.extraConfig` (where `c` is the hub's config); the Pulumi
+program loads it into the Helm values. It is also an importable module, for its unit tests. It makes the
+hub's spawner a KubeSpawner whose profile list is the user's own: the chart's `singleuser.profileList`
+filtered by the user's JupyterHub groups (`hub.config.DandiKubeSpawner.profile_groups`), so the form
+offers only those, and a server is started only with one of those (KubeSpawner validates the choice
+against the same list). Before a server starts, each cap of the user's groups on its profile
+(`group_caps`) is checked against the servers already running or starting; a stopped server no longer
+counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from kubespawner import KubeSpawner
+from tornado import web
+from traitlets import Dict, List
+
+
+class Refused(web.HTTPError):
+    """A spawn refused for a reason the user should read: JupyterHub shows `jupyterhub_message` on the
+    spawn form (a refusal within its first second) or on the progress page."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message.replace("%", "%%"))
+        self.jupyterhub_message = message
+
+
+def group_names(user: Any) -> set[str]:
+    """The JupyterHub groups of a user (the hub's User wraps the database row and its groups)."""
+    return {group.name for group in user.groups}
+
+
+def describe(groups: Iterable[str]) -> str:
+    names = sorted(groups)
+    return ", ".join(names) if names else "no group"
+
+
+class DandiKubeSpawner(KubeSpawner):
+    """KubeSpawner with profiles limited to groups and caps per group and profile."""
+
+    menu = List(
+        Dict(),
+        config=True,
+        help="Every profile (the chart's profile list); each user is offered those their groups may use.",
+    )
+    profile_groups = Dict(
+        config=True,
+        help="Profile slug -> the groups whose members may use it; a profile not named is open to everyone.",
+    )
+    group_caps = Dict(
+        config=True,
+        help="Group -> {profile slug: the most servers of that profile its members run at once}.",
+    )
+    # Set when a start passes the checks (with no await in between, so two starts cannot both take the
+    # last seat); a server holds its profile's seat from then until it stops.
+    admitted_profile: str | None = None
+
+    def profiles_for(self, user: Any) -> list[dict[str, Any]]:
+        """The profiles this user may use (KubeSpawner's `profile_list` callable)."""
+        mine = group_names(user)
+        return [
+            p for p in self.menu if p["slug"] not in self.profile_groups or mine & set(self.profile_groups[p["slug"]])
+        ]
+
+    def chosen_profile(self, user: Any, user_options: dict[str, Any]) -> str | None:
+        """The slug of the profile a server of `user` with these options runs (the default when none was
+        named), as KubeSpawner picks it; None when the choice is not one of the user's profiles."""
+        profiles = self._get_initialized_profile_list(self.profiles_for(user))
+        try:
+            return str(self._get_profile(user_options.get("profile"), profiles)["slug"]) if profiles else None
+        except ValueError:
+            return None
+
+    def profile_in_use(self, user: Any, spawner: Any) -> str | None:
+        """The profile an active server holds: the one it was admitted with; a server not yet admitted
+        (still starting, before its check) holds none; one from before a hub restart, its options'."""
+        if not spawner.active:
+            return None
+        if isinstance(spawner, DandiKubeSpawner) and spawner.admitted_profile is not None:
+            return spawner.admitted_profile
+        if spawner.pending == "spawn":
+            return None
+        return self.chosen_profile(user, spawner.user_options or {})
+
+    def servers_using(self, slug: str) -> Iterator[Any]:
+        """The users of every other server running, starting or stopping with this profile."""
+        users = getattr(self.user, "settings", {}).get("users") or {}
+        for user in list(users.values()):
+            for spawner in list(user.spawners.values()):
+                if spawner is not self and self.profile_in_use(user, spawner) == slug:
+                    yield user
+
+    def refuse_unless_allowed(self) -> str | None:
+        """The profile this server runs, refusing a choice that is not the user's with a message saying
+        who may use it, and a profile whose cap in one of the user's groups is reached, naming who uses it."""
+        requested = self.user_options.get("profile")
+        everything = {p["slug"]: p for p in self.menu}
+        slug = self.chosen_profile(self.user, self.user_options)
+        if slug is None:
+            mine = describe(group_names(self.user))
+            if requested in everything:
+                allowed = describe(self.profile_groups.get(requested, []))
+                raise Refused(
+                    f"The profile {everything[requested]['display_name']!r} is only for members of {allowed}; "
+                    f"{self.user.name} is in {mine}. An admin can add you to a group on the hub's admin page."
+                )
+            if not self.profiles_for(self.user):
+                raise Refused(f"No profile is open to {self.user.name} (in {mine}); ask an admin for a group.")
+            return None  # not a profile at all: KubeSpawner's own validation refuses it, naming the choices
+        name = everything[slug]["display_name"]
+        for group in sorted(group_names(self.user)):
+            cap = self.group_caps.get(group, {}).get(slug)
+            if cap is None:
+                continue
+            using = sorted(user.name for user in self.servers_using(slug) if group in group_names(user))
+            if len(using) >= cap:
+                who = ", ".join(using) if using else "nobody (the cap is 0)"
+                raise Refused(
+                    f"Group {group} may run at most {cap} {name!r} server(s) at once, and {len(using)} are in use "
+                    f"by: {who}. Try again when one of them stops, or choose another profile."
+                )
+        return slug
+
+    def clear_state(self) -> None:
+        """Called by the hub before each start and after each stop: a server holds no seat until admitted."""
+        super().clear_state()
+        self.admitted_profile = None
+
+    async def load_user_options(self) -> None:
+        self.admitted_profile = None
+        self.admitted_profile = self.refuse_unless_allowed()
+        try:
+            await super().load_user_options()
+        except Exception:
+            self.admitted_profile = None
+            raise
+        # The profile as started, for the hub's REST API (the admin report) and after a hub restart (kept in
+        # the hub's database, which JupyterHub commits once start returns): the default is named too.
+        self.user_options = {**self.user_options, "profile": self.admitted_profile}
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = self.user_options
+
+
+def configure(config: Any) -> None:
+    """Make the hub's spawner this one, offering each user their own profiles."""
+    config.JupyterHub.spawner_class = DandiKubeSpawner
+    config.DandiKubeSpawner.menu = list(config.KubeSpawner.get("profile_list") or [])
+    config.KubeSpawner.profile_list = profile_list
+
+
+def profile_list(spawner: DandiKubeSpawner) -> list[dict[str, Any]]:
+    """KubeSpawner's `profile_list` callable: the profiles of the server's user."""
+    return spawner.profiles_for(spawner.user)
+
+
+if "c" in globals():  # executed by the hub as extraConfig, where `c` is the hub's config object
+    configure(c)  # type: ignore[name-defined]  # noqa: F821
