@@ -312,9 +312,17 @@ def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[s
 
 def warm_seats(plan: Plan) -> dict[str, int]:
     """Standing seats (StatefulSets, by profile) and events' seats (Jobs, by event)."""
-    standing = {r.inputs["metadata"]["name"]: r.inputs["spec"]["replicas"] for r in plan.of_type(STATEFUL_SET)}
-    events = [r for r in plan.of_type(JOB) if r.inputs["metadata"].get("name", "").startswith("seats-")]
-    return standing | {r.inputs["metadata"]["name"]: r.inputs["spec"]["parallelism"] for r in events}
+    standing = {r.inputs["metadata"]["name"]: r.inputs["spec"]["replicas"] for r in _seats(plan, STATEFUL_SET)}
+    return standing | {r.inputs["metadata"]["name"]: r.inputs["spec"]["parallelism"] for r in _seats(plan, JOB)}
+
+
+def _seats(plan: Plan, kind: str) -> list:
+    """The seats among the program's objects of this kind (other Jobs, such as the file system layout's, aside)."""
+    return [
+        r
+        for r in plan.of_type(kind)
+        if r.inputs["spec"]["template"]["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "placeholder"
+    ]
 
 
 def menu(plan: Plan) -> list[str]:
@@ -374,7 +382,7 @@ def test_an_events_seats_end_by_themselves_after_its_last_day(monkeypatch: pytes
     """Without a `pulumi up`: each seat exits 0 at 00:00 UTC after the last day, so the Job completes and
     its nodes go; a seat a server evicts is replaced, not counted as a failure."""
     monkeypatch.setattr(kubernetes, "today", lambda: datetime.date(2026, 12, 8))
-    job = plan_with("staging", set_={"hub.events": [EVENT]}).one(JOB, "seats-nwb-tutorial").inputs
+    (job,) = [r.inputs for r in _seats(plan_with("staging", set_={"hub.events": [EVENT]}), JOB)]
     assert job["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     spec = job["spec"]
     assert spec["completions"] == spec["parallelism"] == 12

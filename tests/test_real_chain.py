@@ -349,9 +349,14 @@ def priority(manifests: list[Manifest], name: str) -> int:
 def test_each_warm_seat_holds_a_real_server_of_its_profile_and_gives_way_to_any_server(chain: Chain) -> None:
     """Per profile with seats: the pause pods request what KubeSpawner's server of that profile requests, land
     on the same groups, go through the same scheduler, and rank below every server (evicted first)."""
+
     # Standing seats are StatefulSets by profile; the workshop's seats, the tutorial's Job.
-    sets = [r.inputs["spec"] for r in chain.plan.of_type("kubernetes:apps/v1:StatefulSet")]
-    jobs = [r.inputs["spec"] for r in chain.plan.of_type("kubernetes:batch/v1:Job")]
+    def placeholders(kind: str) -> list[dict]:
+        specs = [r.inputs["spec"] for r in chain.plan.of_type(kind)]
+        name = "app.kubernetes.io/name"
+        return [s for s in specs if s["template"]["metadata"].get("labels", {}).get(name) == "placeholder"]
+
+    sets, jobs = placeholders("kubernetes:apps/v1:StatefulSet"), placeholders("kubernetes:batch/v1:Job")
     seats = {s["template"]["metadata"]["labels"]["dandiarchive.org/profile"]: s for s in sets + jobs}
     counts = {slug: spec.get("replicas", spec.get("parallelism")) for slug, spec in seats.items()}
     assert counts == {"tiny": 1, "base": 2, "workshop": 3, "gpu": 1}
