@@ -31,6 +31,15 @@ from stackconfig.types import (
 )
 
 
+def _resource_ids(values: list[str], prefix: str, what: str) -> list[str]:
+    """EC2 resource ids of one kind (`subnet-...`, `rtb-...`), each once."""
+    bad = [v for v in values if not re.match(rf"^{prefix}-[0-9a-f]{{8,17}}$", v)]
+    if bad:
+        raise ValueError(f"not {what} ids: {', '.join(bad)} (expected {prefix}-0123abcd...)")
+    unique(values, what)
+    return values
+
+
 class ExistingNetwork(ConfigModel):
     """An existing VPC to build in instead of creating one."""
 
@@ -47,20 +56,12 @@ class ExistingNetwork(ConfigModel):
     @field_validator("public_subnet_ids", "private_subnet_ids")
     @classmethod
     def _subnet_ids(cls, values: list[str]) -> list[str]:
-        bad = [v for v in values if not re.match(r"^subnet-[0-9a-f]{8,17}$", v)]
-        if bad:
-            raise ValueError(f"not subnet ids: {', '.join(bad)} (expected subnet-0123abcd...)")
-        unique(values, "subnet")
-        return values
+        return _resource_ids(values, "subnet", "subnet")
 
     @field_validator("s3_endpoint_route_table_ids")
     @classmethod
     def _route_table_ids(cls, values: list[str]) -> list[str]:
-        bad = [v for v in values if not re.match(r"^rtb-[0-9a-f]{8,17}$", v)]
-        if bad:
-            raise ValueError(f"not route table ids: {', '.join(bad)} (expected rtb-0123abcd...)")
-        unique(values, "route table")
-        return values
+        return _resource_ids(values, "rtb", "route table")
 
 
 class NetworkConfig(ConfigModel):
