@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from offline.engine import FAKE_SECRETS, ProgramError, read_stack_config, run_stack
+from offline.engine import FAKE_SECRETS, Plan, ProgramError, read_stack_config, run_stack
 from stackconfig import aws_catalog
 from stackconfig.loader import SHARED_ADMIN_PASSWORD, SHARED_PASSWORD, ConfigError
 from stackconfig.stack import StackConfig
@@ -18,10 +18,8 @@ from tests.conftest import ROOT, STACKS, changed_config, plan_with
 ERROR_CASES = sorted((Path(__file__).parent / "configs").glob("*.error.*.yaml"))
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_stack_files_validate(stack: str) -> None:
-    plan = run_stack(stack)
-    assert plan.outputs["clusterName"] == f"dandihub-{stack}"
+def test_stack_files_validate(plan: Plan) -> None:
+    assert plan.outputs["clusterName"] == f"dandihub-{plan.stack}"
 
 
 def test_there_are_at_least_twenty_distinct_bad_configs() -> None:
@@ -140,8 +138,8 @@ def test_config_error_is_a_clean_pulumi_error() -> None:
     assert issubclass(ConfigError, pulumi.RunError)
 
 
-def test_committed_placeholders_are_warned_about() -> None:
-    warnings = run_stack("prod").warnings
+def test_committed_placeholders_are_warned_about(prod: Plan) -> None:
+    warnings = prod.warnings
     assert [w.split(" ")[0] for w in warnings] == [
         "dandihub:hub.certificateArn",
         "dandihub:hub.auth.githubClientId",
@@ -165,7 +163,7 @@ def test_real_values_raise_no_placeholder_warning() -> None:
     assert plan_with("prod", set_=real).warnings == []
 
 
-def test_a_user_group_no_profile_runs_on_is_warned_about() -> None:
+def test_a_user_group_no_profile_runs_on_is_warned_about(staging: Plan) -> None:
     config = changed_config("staging")
     config["dandihub:nodeGroups"]["user-large"] = {
         "role": "user",
@@ -178,7 +176,7 @@ def test_a_user_group_no_profile_runs_on_is_warned_about() -> None:
         "dandihub:nodeGroups.user-large: no profile runs on the user group 'user-large': capacity nobody can reach"
         in warnings
     )
-    assert not [w for w in run_stack("staging").warnings if "no profile runs on" in w]
+    assert not [w for w in staging.warnings if "no profile runs on" in w]
 
 
 def test_every_instance_type_of_the_stacks_is_in_the_instance_table() -> None:

@@ -187,7 +187,7 @@ def test_one_more_user_node_per_group(plan: Plan) -> None:
         assert per_hour[name] == pytest.approx(instance + disk / PRICES["hours_per_month"])
 
 
-def test_standing_warm_seats_are_priced_by_the_nodes_they_hold_and_an_event_for_its_dates() -> None:
+def test_standing_warm_seats_are_priced_by_the_nodes_they_hold_and_an_event_for_its_dates(prod: Plan) -> None:
     event = {"name": "tutorial", "profile": "workshop", "seats": 10, "start": "2027-01-11", "end": "2027-01-12"}
     plan = plan_with("prod", set_={"hub.warmSeats": {"base": 3, "tiny": 4}, "hub.events": [event]})
     estimate, groups = idle_cost(plan.config), plan.config.node_groups
@@ -201,7 +201,7 @@ def test_standing_warm_seats_are_priced_by_the_nodes_they_hold_and_an_event_for_
         f"${4 * estimate.per_node_hour['workshop'] * 48:.0f} once": 0.0,
     }
     assert groups["workshop"].instance_types == ["m6i.2xlarge"]  # 8 vCPU: three 2-CPU workshop seats per node
-    without = idle_cost(plan_with("prod").config).monthly
+    without = idle_cost(prod.config).monthly
     assert estimate.monthly - without == pytest.approx(4 * estimate.per_node_hour["user-small"] * hours)
 
 
@@ -226,9 +226,9 @@ def test_the_table_is_dated_and_regional() -> None:
     assert PRICES["as_of"].startswith("20")
 
 
-def test_a_faster_core_disk_is_in_the_idle_cost() -> None:
+def test_a_faster_core_disk_is_in_the_idle_cost(prod: Plan) -> None:
     """Throughput above gp3's included 125 MiB/s is billed per MiB/s-month, on every always-on node."""
-    base = idle_cost(plan_with("prod").config)
+    base = idle_cost(prod.config)
     faster = idle_cost(plan_with("prod", set_={"nodeGroups.core.diskThroughput": 250}).config)
     extra = 2 * (250 - 125) * PRICES["gp3_mibps_month"]  # two core nodes
     assert faster.monthly == pytest.approx(base.monthly + extra)

@@ -43,9 +43,6 @@ from tests.charts import render
 from tests.conftest import ROOT, load_in_cluster_code, plan_with
 from tests.hub_chain import load_hub_config
 
-# One real hub for the module, whose tests build on each other (logins before spawns): one xdist worker.
-pytestmark = pytest.mark.xdist_group("groups")
-
 TODAY = kubernetes.today()
 REPORT = load_in_cluster_code(home_governance.SCRIPT)
 LINC = {

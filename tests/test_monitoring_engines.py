@@ -33,8 +33,6 @@ from tests.test_monitoring import dashboards, metric_names, prometheus_config, q
 __all__ = ["dashboards"]  # the compiled dashboards fixture, shared with tests/test_monitoring.py
 
 NON_ADMIN = "alice"
-# One hub and one Prometheus for the module: its tests stay on one xdist worker.
-pytestmark = pytest.mark.xdist_group("monitoring-engines")
 
 
 def release(plan: Plan, name: str) -> Any:

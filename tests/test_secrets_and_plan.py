@@ -124,8 +124,8 @@ def test_the_first_deploy_stack_file_plans_cleanly(capsys: pytest.CaptureFixture
     assert "offline-fake" not in out
 
 
-def test_the_plan_lists_missing_secrets_and_still_plans() -> None:
-    plan = run_stack("staging")
+def test_the_plan_lists_missing_secrets_and_still_plans(staging: Plan) -> None:
+    plan = staging
     assert plan.faked_secrets >= {"dandihub:githubClientSecret", "dandihub:dandiApiToken"}
     listed = plan_command.render_secrets(plan)
     assert (

@@ -135,8 +135,8 @@ def test_a_new_file_system_is_not_imported(plan: Plan) -> None:
     assert file_system(plan).import_id == ""
 
 
-def test_introspection_pod_is_off_unless_asked() -> None:
-    assert [r.name for r in plan_with("staging").of_type("kubernetes:apps/v1:Deployment")] == ["homes-exporter"]
+def test_introspection_pod_is_off_unless_asked(staging: Plan) -> None:
+    assert [r.name for r in staging.of_type("kubernetes:apps/v1:Deployment")] == ["homes-exporter"]
     plan = plan_with("staging", set_={"storage.introspectionPod": True})
     deployment = plan.one("kubernetes:apps/v1:Deployment", "storage-efs-browser").inputs
     pod = deployment["spec"]["template"]["spec"]
