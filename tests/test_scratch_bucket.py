@@ -28,6 +28,8 @@ ALICE, BOB = "jupyter-alice", "jupyter-bob"
 
 def evaluate(simulations: list[dict[str, Any]]) -> list[str]:
     """Each simulation's decision from the real evaluator (Allowed, ImplicitlyDenied, ExplicitlyDenied)."""
+    if not (EVALUATOR / "node_modules").is_dir():
+        pytest.skip("the IAM evaluator is not installed: `npm ci --prefix tests/iam` (.ci/run does it)")
     done = subprocess.run(
         ["node", str(EVALUATOR / "evaluate.mjs")], input=json.dumps(simulations), capture_output=True, text=True,
         timeout=60, cwd=EVALUATOR,
