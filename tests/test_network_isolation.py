@@ -44,6 +44,9 @@ def destinations(plan: Plan) -> dict[str, tuple[Destination, bool]]:
         # route, not the address, so the policy must allow it as public.
         "the DANDI archive on S3": (Destination("52.219.88.10", 443), True),
         "a public git server over ssh": (Destination("140.82.112.3", 22), True),
+        # The EKS Pod Identity agent on the server's own node (hostNetwork, link-local 169.254.170.23:80, the
+        # EKS user guide's pod-id-agent-setup): where the scratch bucket's credentials come from.
+        "the Pod Identity agent": (Destination("169.254.170.23", 80), True),
         "another user's server": (Destination(vpc_address(plan, 303), 8888, pod_labels=USER_SERVER,
                                               namespace="dandihub"), False),
         "a node's kubelet": (Destination(vpc_address(plan, 304), 10250), False),
