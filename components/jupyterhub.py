@@ -20,9 +20,10 @@ from components.images import pulled_image
 from components.placeholders import placeholders, tolerations
 from stackconfig import access
 from stackconfig import kubernetes as support
-from stackconfig.hub import PROFILE_LABEL, HubConfig, ProfileConfig, memory_bytes
+from stackconfig.hub import HubConfig
 from stackconfig.loader import Secrets
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
+from stackconfig.profiles import PROFILE_LABEL, ProfileConfig, memory_bytes
 
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 RELEASE = "jupyterhub"

@@ -14,7 +14,7 @@ import pytest
 from offline.engine import FAKE_SECRETS, Plan
 from offline.fake_cloud import ACCOUNT_ID
 from stackconfig import kubernetes
-from stackconfig.hub import DEFAULT_PROFILES
+from stackconfig.profiles import DEFAULT_PROFILES
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, plan_with, stack_config
 
