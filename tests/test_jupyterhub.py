@@ -305,7 +305,7 @@ def test_dns_record_points_at_the_proxy_load_balancer(stack: str) -> None:
     ],
 )
 def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[str, str]) -> None:
-    from components.jupyterhub import image_parts
+    from components.singleuser_values import image_parts
 
     assert image_parts(reference) == parts
 
