@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from offline import startup
-from stackconfig.hub import PROFILE_LABEL
 from stackconfig.monitoring import RulesConfig
+from stackconfig.profiles import PROFILE_LABEL
 from stackconfig.stack import StackConfig
 
 # kube-state-metrics turns a pod label it is allowed to keep into `label_<name with _>` (values/prometheus.yaml).

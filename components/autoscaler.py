@@ -14,8 +14,8 @@ import pulumi_kubernetes as k8s
 from components.helm_values import deep_merge, load_values
 from components.irsa import service_account_role
 from components.node_groups import PlacedGroup
+from stackconfig.cluster import AutoscalerConfig
 from stackconfig.nodes import NodeGroupConfig
-from stackconfig.stack import AutoscalerConfig
 
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 NAMESPACE = "kube-system"

@@ -16,8 +16,8 @@ import pulumi_kubernetes as k8s
 from components.helm_values import load_values
 from components.irsa import addon_with_role
 from components.node_groups import PlacedGroup, asg_name, managed_node_group, placed_groups
+from stackconfig.cluster import ClusterConfig
 from stackconfig.nodes import NodeGroupConfig
-from stackconfig.stack import ClusterConfig
 
 NODE_POLICIES = {
     "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",

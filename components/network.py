@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.nat_instance import nat_instance
-from stackconfig.stack import NetworkConfig
+from stackconfig.network import NetworkConfig
 
 
 @dataclass(frozen=True)

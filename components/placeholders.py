@@ -12,8 +12,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.images import PAUSE, PYTHON
-from stackconfig.hub import EventConfig, ProfileConfig, memory_bytes
+from stackconfig.events import EventConfig
 from stackconfig.nodes import NODE_GROUP_LABEL, NodeGroupConfig
+from stackconfig.profiles import ProfileConfig, memory_bytes
 
 # The chart's names (z2jh with release `jupyterhub`): the placeholder priority and the user scheduler.
 PRIORITY_CLASS = "jupyterhub-user-placeholder-priority"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from stackconfig.hub import DockerHubMirrorConfig
 from stackconfig.image_refs import DOCKER_HUB_REGISTRY
+from stackconfig.images import DockerHubMirrorConfig
 
 # ECR reads the upstream login only from a secret whose name starts with this (botocore's ecr model,
 # CredentialArn pattern; ECR User Guide, "Storing your upstream repository credentials").

@@ -21,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from stackconfig.stack import ScratchBucketConfig
+from stackconfig.storage import ScratchBucketConfig
 
 # The service account every user server runs as (z2jh singleuser.serviceAccountName).
 USER_SERVER_ACCOUNT = "user-server"

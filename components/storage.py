@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from components.helm_values import VALUES_DIR
 from components.images import PYTHON
 from components.irsa import addon_with_role
-from stackconfig.stack import StorageConfig
+from stackconfig.storage import StorageConfig
 
 EFS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
 EFS_CSI_DRIVER = "efs.csi.aws.com"

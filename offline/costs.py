@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from stackconfig import aws_catalog, kubernetes
-from stackconfig.hub import seats_per_node
+from stackconfig.events import seats_per_node
 from stackconfig.nodes import NodeGroupConfig
 from stackconfig.stack import StackConfig
 

@@ -12,7 +12,8 @@ from pydantic import Field, field_validator
 from stackconfig.types import ConfigModel, DnsLabel, distinct_matches
 
 if TYPE_CHECKING:
-    from stackconfig.hub import HubConfig, ProfileConfig
+    from stackconfig.hub import HubConfig
+    from stackconfig.profiles import ProfileConfig
 
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 # The login gate records each archive that admitted a user as the group archive-<archive name>.

@@ -13,7 +13,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from stackconfig.hub import DANDI_ARCHIVE, archive_token_key
+from stackconfig.auth import DANDI_ARCHIVE, archive_token_key
 from stackconfig.stack import StackConfig
 from stackconfig.types import model_in
 

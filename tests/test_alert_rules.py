@@ -28,8 +28,8 @@ from components.alert_rules import (
 )
 from components.monitoring import AlertRouting, prometheus_values
 from offline.engine import Plan, run_stack
-from stackconfig.hub import PROFILE_LABEL
 from stackconfig.monitoring import RulesConfig
+from stackconfig.profiles import PROFILE_LABEL
 from tests.charts import of_kind, pod_specs, render
 from tests.conftest import ROOT, changed_config, plan_with
 from tests.hub_chain import load_hub_config

@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
-from components.jupyterhub import BASE_PIP_CONF, SERVER_CONFIG_DIR
+from components.singleuser_values import BASE_PIP_CONF, SERVER_CONFIG_DIR
 from offline.engine import Plan
 from tests.charts import render
 from tests.conftest import ROOT, load_in_cluster_code

@@ -14,7 +14,7 @@ import pytest
 from offline.engine import FAKE_SECRETS, Plan
 from offline.fake_cloud import ACCOUNT_ID
 from stackconfig import kubernetes
-from stackconfig.hub import DEFAULT_PROFILES
+from stackconfig.profiles import DEFAULT_PROFILES
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, plan_with, stack_config
 
@@ -305,7 +305,7 @@ def test_dns_record_points_at_the_proxy_load_balancer(stack: str) -> None:
     ],
 )
 def test_image_references_split_into_name_and_tag(reference: str, parts: tuple[str, str]) -> None:
-    from components.jupyterhub import image_parts
+    from components.singleuser_values import image_parts
 
     assert image_parts(reference) == parts
 

@@ -22,8 +22,8 @@ from offline.engine import Plan
 from offline.fake_cloud import ACCOUNT_ID
 from offline.spawner import expand
 from stackconfig import kubernetes
-from stackconfig.hub import PROFILE_LABEL
 from stackconfig.image_refs import through_mirror
+from stackconfig.profiles import PROFILE_LABEL
 from tests.charts import Manifest, of_kind, pod_specs, render
 from tests.conftest import plan_with
 from tests.hub_chain import authenticator_class, load_hub_config, unrecognised_settings, user_pod

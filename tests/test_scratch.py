@@ -15,7 +15,7 @@ import pytest
 
 from offline.engine import Plan
 from stackconfig import instances, kubernetes
-from stackconfig.hub import memory_bytes
+from stackconfig.profiles import memory_bytes
 from tests.charts import render
 from tests.hub_chain import load_hub_config, user_pod
 from tests.pod_user import mounted, owned_by_user, pod_env, reachable_folder, run_as_user

@@ -15,7 +15,7 @@ from types import ModuleType, SimpleNamespace
 
 from traitlets.config import Config
 
-from components.jupyterhub import SERVER_CONFIG_DIR, server_config
+from components.singleuser_values import SERVER_CONFIG_DIR, server_config
 from offline.engine import Plan
 from tests.charts import render
 from tests.conftest import ROOT, load_in_cluster_code

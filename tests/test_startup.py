@@ -101,10 +101,21 @@ def test_every_figure_is_dated_with_a_unit_and_a_source_and_every_type_has_its_b
 # awsdocs/amazon-ec2-user-guide@d289961421fa79447add68ca26e3ec5ae96fdf41:doc_source/ebs-optimized.md (2023-05-11).
 # m7i.2xlarge and m7i.8xlarge are not in that copy: their figures stay unverified (stackconfig/instance_types.yaml).
 EBS_OPTIMIZED_GUIDE_BASELINE_MBPS = {
-    "t3a.large": 695, "t3a.xlarge": 695, "t4g.medium": 347, "t4g.large": 695, "t4g.xlarge": 695,
-    "m5.2xlarge": 2300, "m5a.2xlarge": 1580, "m6a.2xlarge": 2500, "m6i.2xlarge": 2500,
-    "m5.8xlarge": 6800, "m5a.8xlarge": 4750, "m6a.8xlarge": 10000, "m6i.8xlarge": 10000,
-    "g4dn.xlarge": 950, "g4dn.2xlarge": 1150,
+    "t3a.large": 695,
+    "t3a.xlarge": 695,
+    "t4g.medium": 347,
+    "t4g.large": 695,
+    "t4g.xlarge": 695,
+    "m5.2xlarge": 2300,
+    "m5a.2xlarge": 1580,
+    "m6a.2xlarge": 2500,
+    "m6i.2xlarge": 2500,
+    "m5.8xlarge": 6800,
+    "m5a.8xlarge": 4750,
+    "m6a.8xlarge": 10000,
+    "m6i.8xlarge": 10000,
+    "g4dn.xlarge": 950,
+    "g4dn.2xlarge": 1150,
 }
 EBS_UNVERIFIED = {"m7i.2xlarge", "m7i.8xlarge"}
 

@@ -14,9 +14,9 @@ import yaml
 
 from offline.charts import ADDON_CHARTS
 from offline.engine import read_stack_config, stacks
+from stackconfig.cluster import AutoscalerConfig, ClusterConfig
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import GrafanaConfig, PrometheusConfig
-from stackconfig.stack import AutoscalerConfig, ClusterConfig
 from tests.conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
