@@ -20,7 +20,9 @@ from offline.engine import Plan, read_stack_config, run_stack  # noqa: E402
 
 STACKS = ("staging", "prod")
 
-# mypy reads all of pulumi-aws from a cold cache (about a minute on CI); it runs beside the other tests.
+# mypy starts at collection and runs beside the other tests. Under xdist each worker collects, so each starts
+# one and only the worker that runs test_mypy waits for it: measured faster (99 s against 117 s for the suite)
+# than starting it inside test_mypy, where it runs alone at the end of that worker's queue.
 MYPY = pytest.StashKey[subprocess.Popen]()
 
 
