@@ -139,7 +139,11 @@ monitoring = Monitoring(
 )
 
 homes = HomeGovernance(
-    "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
+    "homes",
+    HomeGovernanceArgs(
+        config, storage.namespace_name, storage.claim_name, storage.layout, mirror.registry if mirror else None
+    ),
+    on_cluster,
 )
 hub_values = deep_merge(monitoring.hub_values, homes.hub_values)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, field_validator
 
+from stackconfig.home_limits import LimitsOverride
 from stackconfig.types import ConfigModel, DnsLabel, distinct_matches
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ class GroupConfig(ConfigModel):
     members: list[str] = Field([], description="GitHub logins added to the group at each hub start.")
     caps: dict[DnsLabel, Annotated[int, Field(ge=0, le=1000)]] = Field(
         {}, description="Most servers of a profile (by slug) the group's members run at once."
+    )
+    home_limits: LimitsOverride | None = Field(
+        None, description="Home limits of the group's members (a member of several gets the most generous)."
     )
 
     @field_validator("members")

@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
+from stackconfig.home_limits import LimitsOverride
 from stackconfig.types import ConfigModel, unique
 
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
@@ -31,7 +32,18 @@ class RetentionConfig(ConfigModel):
 class HomesConfig(ConfigModel):
     """Governing the home directories on the shared file system. Nothing here deletes a file."""
 
-    soft_limit_gib: float = Field(10, gt=0, description="Per-user soft limit, GiB (DANDI's guidance). Default 10.")
+    soft_limit_gib: float = Field(
+        10, gt=0, description="Per-user soft limit, GiB (DANDI's guidance): above it the spawn page and the server "
+        "say so. Default 10."
+    )
+    hard_limit_gib: float = Field(
+        50, gt=0, description="Per-user hard limit, GiB, above softLimitGib: above it only the small cleanup "
+        "profile starts (measured by the usage exporter through Prometheus; off without Prometheus). Default 50."
+    )
+    users: dict[str, LimitsOverride] = Field(
+        {}, description="Limits per login, replacing the groups' and the stack's (a limit left out is the stack's). "
+        "Admins have none."
+    )
     report_schedule: str = Field("0 6 * * 1", description="Cron schedule of the usage report. Default weekly.")
     walk_iops: int = Field(
         100, ge=1, le=10000, description="File operations per second the usage exporter may spend on EFS."

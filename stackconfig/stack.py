@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from stackconfig import faults, kubernetes
 from stackconfig.cluster import AutoscalerConfig, ClusterConfig
+from stackconfig.home_limits import limit_problems
 from stackconfig.homes import HomesConfig
 from stackconfig.hub import PRODUCTION_MAX_AGE, HubConfig
 from stackconfig.monitoring import MonitoringConfig
@@ -101,6 +102,7 @@ class StackConfig(ConfigModel):
                     "the rules' alerts go to the alerts' SNS topic: enable alerts, or set rules.enabled: false",
                 )
             )
+        problems += limit_problems(self)
         problems += self._production_rules()
         errors, _ = self._lifecycle()
         problems += [("cluster.kubernetesVersion", e) for e in errors]
@@ -162,6 +164,14 @@ class StackConfig(ConfigModel):
                     "network.existing.s3EndpointRouteTableIds",
                     "empty: the VPC must already have an S3 gateway endpoint on its private route tables, or "
                     "archive reads and ECR image layers pay NAT processing (list the route tables to add one)",
+                )
+            )
+        if not self.monitoring.prometheus.enabled:
+            found.append(
+                (
+                    "homes.hardLimitGib",
+                    "not enforced: the hub measures homes through Prometheus (monitoring.prometheus.enabled is "
+                    "false), so every user gets the full menu and only the weekly report's soft-limit notice remains",
                 )
             )
         used = {p.node_group for p in self.hub.profiles}

@@ -7,13 +7,14 @@ filtered by the user's JupyterHub groups (`hub.config.DandiKubeSpawner.profile_g
 offers only those, and a server is started only with one of those (KubeSpawner validates the choice
 against the same list). Before a server starts, each cap of the user's groups on its profile
 (`group_caps`) is checked against the servers already running or starting; a stopped server no longer
-counts.
+counts. Other extraConfig files may add rules that narrow a user's menu further (`menu_rules`: the home
+limits of values/home_limits.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from kubespawner import KubeSpawner
 from tornado import web
@@ -58,6 +59,25 @@ class DandiKubeSpawner(KubeSpawner):
     # Set when a start passes the checks (with no await in between, so two starts cannot both take the
     # last seat); a server holds its profile's seat from then until it stops.
     admitted_profile: str | None = None
+    # Rules other extraConfig files add (values/home_limits.py), applied after the groups', each with:
+    # `async prepare(spawner)` before the form and each start (it may ask other services), `narrow(spawner,
+    # profiles)` the profiles the server's user may use now, `refusal(spawner, requested)` a message when
+    # the choice is not allowed (else None), `admitted(spawner, slug)` as a start goes ahead, and
+    # `stopped(spawner)` once the server stopped.
+    menu_rules: ClassVar[list[Any]] = []
+    # What the rules keep across stops and hub restarts (in the hub's database, through get_state).
+    kept = Dict()
+
+    async def prepare_rules(self) -> None:
+        for rule in self.menu_rules:
+            await rule.prepare(self)
+
+    def offered(self) -> list[dict[str, Any]]:
+        """The profiles this server's user may start now: their groups', narrowed by the rules."""
+        profiles = self.profiles_for(self.user)
+        for rule in self.menu_rules:
+            profiles = rule.narrow(self, profiles)
+        return profiles
 
     def profiles_for(self, user: Any) -> list[dict[str, Any]]:
         """The profiles this user may use (KubeSpawner's `profile_list` callable)."""
@@ -69,7 +89,7 @@ class DandiKubeSpawner(KubeSpawner):
     def chosen_profile(self, user: Any, user_options: dict[str, Any]) -> str | None:
         """The slug of the profile a server of `user` with these options runs (the default when none was
         named), as KubeSpawner picks it; None when the choice is not one of the user's profiles."""
-        profiles = self._get_initialized_profile_list(self.profiles_for(user))
+        profiles = self._get_initialized_profile_list(self.offered() if user is self.user else self.profiles_for(user))
         try:
             return str(self._get_profile(user_options.get("profile"), profiles)["slug"]) if profiles else None
         except ValueError:
@@ -98,7 +118,11 @@ class DandiKubeSpawner(KubeSpawner):
         """The profile this server runs, refusing a choice that is not the user's with a message saying
         who may use it, and a profile whose cap in one of the user's groups is reached, naming who uses it."""
         requested = self.user_options.get("profile")
-        everything = {p["slug"]: p for p in self.menu}
+        for rule in self.menu_rules:
+            message = rule.refusal(self, requested)
+            if message:
+                raise Refused(message)
+        everything = {p["slug"]: p for p in [*self.menu, *self.offered()]}
         slug = self.chosen_profile(self.user, self.user_options)
         if slug is None:
             mine = describe(group_names(self.user))
@@ -130,8 +154,25 @@ class DandiKubeSpawner(KubeSpawner):
         super().clear_state()
         self.admitted_profile = None
 
+    async def get_options_form(self) -> Any:
+        await self.prepare_rules()
+        return await super().get_options_form()
+
+    def run_post_stop_hook(self) -> Any:
+        for rule in self.menu_rules:
+            rule.stopped(self)
+        return super().run_post_stop_hook()
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), **({"dandi": self.kept} if self.kept else {})}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.kept = dict(state.get("dandi") or {})
+
     async def load_user_options(self) -> None:
         self.admitted_profile = None
+        await self.prepare_rules()
         self.admitted_profile = self.refuse_unless_allowed()
         try:
             await super().load_user_options()
@@ -143,6 +184,8 @@ class DandiKubeSpawner(KubeSpawner):
         self.user_options = {**self.user_options, "profile": self.admitted_profile}
         if self.orm_spawner is not None:
             self.orm_spawner.user_options = self.user_options
+        for rule in self.menu_rules:
+            rule.admitted(self, self.admitted_profile)
 
 
 def configure(config: Any) -> None:
@@ -154,7 +197,7 @@ def configure(config: Any) -> None:
 
 def profile_list(spawner: DandiKubeSpawner) -> list[dict[str, Any]]:
     """KubeSpawner's `profile_list` callable: the profiles of the server's user."""
-    return spawner.profiles_for(spawner.user)
+    return spawner.offered()
 
 
 if "c" in globals():  # executed by the hub as extraConfig, where `c` is the hub's config object
