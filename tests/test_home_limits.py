@@ -1,0 +1,315 @@
+"""Limits on homes with a way out, on the real engines: the usage exporter (values/dirsize_exporter.py, the pinned
+prometheus-dirsize-exporter) walks real homes, a real Prometheus scrapes it with the prometheus chart's own
+rendered `kubernetes-pods` job, and the real JupyterHub with the real KubeSpawner (tests/test_groups.py's
+harness: the chart's hub config loader over the rendered values) asks it at each form and start, offers each
+state its menu, refuses a forged choice, and renders its real spawn page (JupyterHub's SpawnHandler, the
+templates the chart mounts).
+
+What stands in: Kubernetes's pod discovery (file discovery with the labels it would give the exporter's pod,
+from the planned Deployment; its port is the test's), and Prometheus's address in the hub's settings (the
+Service name resolves only in the cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+import requests
+import yaml
+from jupyterhub.app import JupyterHub
+from jupyterhub.crypto import CryptKeeper
+from jupyterhub.handlers.pages import SpawnHandler
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+from components import home_governance
+from offline.engine import Plan
+from offline.spawner import offline_kubespawner
+from stackconfig.nodes import NODE_GROUP_LABEL
+from tests.charts import of_kind, render
+from tests.conftest import ROOT, load_in_cluster_code
+from tests.hub_chain import load_hub_config
+from tests.real_hub import free_port, serving
+from tests.test_groups import GROUPS, Hub, cluster_stands_in, grouped_plan, refusal, spawn, stop
+from tests.test_monitoring import prometheus_config
+
+LIMITS = load_in_cluster_code(ROOT / "values" / "home_limits.py")
+KIB = 1024 / 1024**3  # one KiB in GiB: the test's homes are small
+SOFT, HARD = 10 * KIB, 100 * KIB
+ADMIN = "satra"  # an admin of the staging stack (hub.auth.adminUsers)
+# Each home's bytes: under, soft, hard; a group member and a user with an override, over the stack's hard
+# limit but under their own; an admin far over.
+HOMES = {"una": 100, "sam": 40_000, "hal": 300_000, "ann": 300_000, "zoe": 300_000, ADMIN: 300_000}
+SLUGS = ("tiny", "base", "workshop", "gpu", "cleanup")
+EVERYONES = ["tiny", "base"]  # the profiles of a user in no group (tests/test_groups.py)
+
+
+def limited_plan() -> Plan:
+    groups = {**GROUPS, "gpu-users": {**GROUPS["gpu-users"], "homeLimits": {"hardLimitGib": 1024 * KIB}}}
+    return grouped_plan(**{
+        "homes.softLimitGib": SOFT, "homes.hardLimitGib": HARD, "homes.walkEveryMinutes": 60,
+        "homes.users": {"Zoe": {"softLimitGib": 1024 * KIB, "hardLimitGib": 10240 * KIB}},
+        "hub.groups": groups,
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def limited() -> Plan:
+    return limited_plan()
+
+
+# The measuring chain ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measuring:
+    homes: Path
+    prometheus_url: str
+    exporter: subprocess.Popen[bytes]
+    command: list[str]
+    log: Path
+
+    def walk_again(self) -> float:
+        """The exporter's next walk (a restart walks at once); returns when Prometheus has it."""
+        self.exporter.terminate()
+        self.exporter.wait(timeout=10)
+        started = time.time()
+        self.exporter = start_exporter(self.command, self.log)
+        self.wait_for(started)
+        return started
+
+    def wait_for(self, since: float) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            found = {}
+            for home in HOMES:
+                answer = requests.get(f"{self.prometheus_url}/api/v1/query",
+                                      params={"query": LIMITS.query(SELECTOR, home)}, timeout=5).json()
+                found[home] = LIMITS.newest(answer["data"]["result"])  # fmt: skip
+            if all(u is not None and u.walked_at >= since for u in found.values()):
+                return
+            assert time.monotonic() < deadline, f"Prometheus has no new walk: {found}\n{self.log.read_text()[-2000:]}"
+            time.sleep(0.5)
+
+
+SELECTOR = {"namespace": "dandihub", "app_kubernetes_io_name": "home-usage-exporter"}
+
+
+def start_exporter(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("a") as out:
+        return subprocess.Popen(command, stdout=out, stderr=out)
+
+
+def pod_discovery(plan: Plan, port: int) -> dict[str, str]:
+    """The labels Kubernetes pod discovery gives the exporter's pod (from the planned Deployment), its port
+    the test's."""
+    deployment = plan.one("kubernetes:apps/v1:Deployment", "homes-exporter").inputs
+    template = deployment["spec"]["template"]["metadata"]
+
+    def sanitised(name: str) -> str:
+        return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+    labels = {f"__meta_kubernetes_pod_label_{sanitised(k)}": v for k, v in template["labels"].items()}
+    annotations = {**template["annotations"], "prometheus.io/port": str(port)}
+    labels |= {f"__meta_kubernetes_pod_annotation_{sanitised(k)}": v for k, v in annotations.items()}
+    return labels | {"__meta_kubernetes_namespace": deployment["metadata"]["namespace"] or "dandihub",
+                     "__meta_kubernetes_pod_name": "home-usage-exporter-7d9f-x2x", "__meta_kubernetes_pod_ip": "127.0.0.1",
+                     "__meta_kubernetes_pod_phase": "Running", "__meta_kubernetes_pod_node_name": "core-1"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def measuring(limited: Plan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Measuring]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("no prometheus binary: `apt-get install prometheus` (Debian's package; .ci/run installs it)")
+    workdir = tmp_path_factory.mktemp("measuring")
+    homes = workdir / "home"
+    for home, size in HOMES.items():
+        (homes / home / "data").mkdir(parents=True)
+        (homes / home / "data" / "recording.nwb").write_bytes(b"x" * size)
+    port = free_port()
+    exporter = [sys.executable, str(ROOT / "values" / "dirsize_exporter.py"), str(homes), "100000", "60", "--port",
+                str(port)]  # fmt: skip
+    log = workdir / "exporter.log"
+    job = copy.deepcopy({j["job_name"]: j for j in prometheus_config(limited)["scrape_configs"]}["kubernetes-pods"])
+    del job["kubernetes_sd_configs"]
+    (workdir / "pods.json").write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"],
+                                                    "labels": pod_discovery(limited, port)}]))  # fmt: skip
+    job["file_sd_configs"] = [{"files": [str(workdir / "pods.json")]}]
+    config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"}, "scrape_configs": [job]}
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    prometheus_port = free_port()
+    url = f"http://127.0.0.1:{prometheus_port}"
+    command = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+               f"--web.listen-address=127.0.0.1:{prometheus_port}"]  # fmt: skip
+    started = time.time()
+    process = start_exporter(exporter, log)
+    try:
+        with serving(command, f"{url}/-/ready", workdir / "prometheus.log", 60):
+            chain = Measuring(homes, url, process, exporter, log)
+            chain.wait_for(started)
+            yield chain
+    finally:
+        chain.exporter.terminate()
+        chain.exporter.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hub(limited: Plan, measuring: Measuring, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    workdir = tmp_path_factory.mktemp("hub")
+    manifests = render(limited.one("kubernetes:helm.sh/v3:Release", "hub-release"))
+    config = load_hub_config(manifests, workdir, "dandihub")
+    # The templates the chart mounts (hub.extraFiles, from the hub Secret), where the hub's config looks.
+    templates = workdir / "templates"
+    templates.mkdir()
+    (secret,) = of_kind(manifests, "Secret", "hub")
+    (deployment,) = of_kind(manifests, "Deployment", "hub")
+    for mount in deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]:
+        if mount["mountPath"].startswith("/usr/local/share/jupyterhub/dandi-templates/"):
+            (templates / Path(mount["mountPath"]).name).write_text(secret["stringData"][mount["subPath"]])
+    assert config.JupyterHub.template_paths == ["/usr/local/share/jupyterhub/dandi-templates"]
+    config.JupyterHub.template_paths = [str(templates)]
+    with offline_kubespawner():
+        hub = Hub(config, workdir)
+        for login in HOMES:
+            hub.user(login)
+        rule(hub).settings["prometheus_url"] = measuring.prometheus_url
+        yield hub
+    JupyterHub.clear_instance()
+    CryptKeeper.clear_instance()
+
+
+def rule(hub: Hub) -> Any:
+    (found,) = hub.app.spawner_class.menu_rules
+    return found
+
+
+def offered(hub: Hub, login: str) -> list[str]:
+    """The profiles of the spawn form KubeSpawner renders for the user."""
+    with cluster_stands_in():
+        page = str(asyncio.run(hub.user(login).spawner.get_options_form()))
+    return [slug for slug in SLUGS if f'value="{slug}"' in page]
+
+
+def spawn_page(hub: Hub, login: str) -> str:
+    """The hub's spawn page for the user, as JupyterHub's SpawnHandler renders it (its own template namespace,
+    the template variables config sets, the form KubeSpawner renders)."""
+    user = hub.user(login)
+
+    async def render_page() -> str:
+        request = HTTPServerRequest(connection=mock.MagicMock(), start_line=RequestStartLine(
+            "GET", "/hub/spawn", "HTTP/1.1"), headers=HTTPHeaders({"Host": "hub-staging.dandiarchive.org"}))  # fmt: skip
+        handler = SpawnHandler(hub.app.tornado_application, request)
+        handler._jupyterhub_user = user
+        handler._resolve_roles_and_scopes()  # as the handler's prepare() does for the logged-in user
+        form = await user.spawner.get_options_form()
+        return str(await handler._render_form(user, form))
+
+    with cluster_stands_in():
+        return asyncio.run(render_page())
+
+
+def env(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"] if e.get("value") is not None}
+
+
+# The three states ---------------------------------------------------------------------------------------------
+
+
+def test_under_the_soft_limit_the_menu_is_the_users_and_the_page_says_nothing(hub: Hub) -> None:
+    assert offered(hub, "una") == EVERYONES
+    page = spawn_page(hub, "una")
+    assert 'value="base"' in page and "home-limit" not in page
+
+
+def test_over_the_soft_limit_the_menu_stays_the_page_says_so_and_the_server_opens_on_its_usage(hub: Hub) -> None:
+    assert offered(hub, "sam") == EVERYONES
+    page = spawn_page(hub, "sam")
+    assert "home-limit-soft" in page and "over its soft limit of 0.0 GiB" in page
+    pod = spawn(hub, "sam", "base")
+    assert env(pod)["DANDI_HOME_STATE"] == "soft"
+    assert env(pod)["JUPYTERHUB_DEFAULT_URL"] == "/dandi/home"
+    assert int(env(pod)["DANDI_HOME_USED_BYTES"]) >= HOMES["sam"]
+    stop(hub, "sam")
+
+
+def test_over_the_hard_limit_only_the_cleanup_profile_starts(hub: Hub, limited: Plan) -> None:
+    assert offered(hub, "hal") == ["cleanup"]
+    page = spawn_page(hub, "hal")
+    assert "home-limit-hard" in page and "only the small <strong>cleanup</strong> server starts" in page
+    assert "measured every 60 minutes" in page
+    pod = spawn(hub, "hal", None)  # the form's only choice, as posted
+    (container,) = pod["spec"]["containers"]
+    assert float(container["resources"]["limits"]["cpu"]) == 1 and "nvidia.com/gpu" not in container["resources"]["limits"]
+    assert pod["spec"]["node_selector"] == {NODE_GROUP_LABEL: "user-small"}, "the smallest user nodes"
+    (home,) = [m for m in container["volume_mounts"] if m["mount_path"] == "/home/jovyan"]
+    assert home["sub_path"] == "home/hal"
+    assert env(pod)["DANDI_HOME_STATE"] == "hard" and env(pod)["JUPYTERHUB_DEFAULT_URL"] == "/dandi/home"
+    assert hub.user("hal").spawner.orm_spawner.user_options == {"profile": "cleanup"}
+    stop(hub, "hal")
+
+
+def test_a_forged_choice_over_the_hard_limit_is_refused_saying_why_and_how_to_get_under(hub: Hub) -> None:
+    hub.user("hal").spawner.kept = {}  # no cleanup server since the measurement
+    message = refusal(hub, "hal", "base")
+    assert message.startswith("Your home directory holds 0.0 GiB, over its hard limit of 0.0 GiB")
+    assert "only the cleanup server starts" in message and "your next start offers every profile again" in message
+    assert "only the cleanup server starts" in refusal(hub, "hal", "gpu")
+
+
+def test_group_limits_are_the_most_generous_a_users_own_replace_them_and_admins_have_none(hub: Hub) -> None:
+    assert offered(hub, "ann") == ["tiny", "base", "gpu"], "gpu-users' hard limit is 1 MiB: ann is only over soft"
+    assert "home-limit-soft" in spawn_page(hub, "ann")
+    assert offered(hub, "zoe") == EVERYONES and "home-limit" not in spawn_page(hub, "zoe"), "her own limits"
+    assert offered(hub, ADMIN) == EVERYONES and "home-limit" not in spawn_page(hub, ADMIN)
+
+
+# Never trapped ----------------------------------------------------------------------------------------------------
+
+
+def test_when_prometheus_cannot_be_asked_everyone_gets_the_full_menu(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    settings = rule(hub).settings
+    url = settings["prometheus_url"]
+    settings["prometheus_url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    try:
+        assert offered(hub, "hal") == EVERYONES
+        assert "home-limit" not in spawn_page(hub, "hal")
+        spawn(hub, "hal", "base")
+        stop(hub, "hal")
+    finally:
+        settings["prometheus_url"] = url
+    assert "no measurement of hal" in caplog.text and "the full menu is offered" in caplog.text
+    assert offered(hub, "newcomer") == EVERYONES, "a home the exporter has not measured yet"
+
+
+def test_after_a_cleanup_server_the_full_menu_returns_until_the_next_walk(hub: Hub, measuring: Measuring) -> None:
+    hub.user("hal").spawner.kept = {}
+    assert offered(hub, "hal") == ["cleanup"]
+    spawn(hub, "hal", "cleanup")
+    stop(hub, "hal")  # the user cleaned up nothing, but the hub cannot know before the next walk
+    assert offered(hub, "hal") == EVERYONES
+    with cluster_stands_in():
+        hub.app = hub.start()  # the end of the cleanup is in the hub's database (the spawner's state)
+    assert offered(hub, "hal") == EVERYONES
+    page = spawn_page(hub, "hal")
+    assert "home-limit-cleaned" in page and "since you ran the cleanup server, every profile is offered" in page
+    spawn(hub, "hal", "base")
+    stop(hub, "hal")
+    measuring.walk_again()
+    assert offered(hub, "hal") == ["cleanup"], "measured again, still over: cleanup only"
+    spawn(hub, "hal", "cleanup")
+    (measuring.homes / "hal" / "data" / "recording.nwb").unlink()  # the user deletes their file
+    stop(hub, "hal")
+    measuring.walk_again()
+    assert offered(hub, "hal") == EVERYONES and "home-limit" not in spawn_page(hub, "hal")
+
