@@ -42,8 +42,11 @@ def limit_problems(config: StackConfig) -> list[tuple[str, str]]:
     if hard <= soft:
         problems.append(("homes.hardLimitGib", f"{hard:g} must be above homes.softLimitGib ({soft:g})"))
     overrides = [(f"homes.users.{login}", o) for login, o in homes.users.items()]
-    overrides += [(f"hub.groups.{name}.homeLimits", g.home_limits) for name, g in config.hub.groups.items()
-                  if g.home_limits is not None]  # fmt: skip
+    overrides += [
+        (f"hub.groups.{name}.homeLimits", g.home_limits)
+        for name, g in config.hub.groups.items()
+        if g.home_limits is not None
+    ]
     for key, override in overrides:
         own_soft, own_hard = filled(override, soft, hard)
         if own_hard <= own_soft:
@@ -57,7 +60,7 @@ def limit_problems(config: StackConfig) -> list[tuple[str, str]]:
     lowered = [login.lower() for login in homes.users]
     for login in homes.users:
         if lowered.count(login.lower()) > 1:
-            problems.append((f"homes.users.{login}", "named twice (logins are compared in lower case, as the hub does)"))
+            problems.append((f"homes.users.{login}", "named twice (the hub compares logins in lower case)"))
     if any(p.slug == CLEANUP_SLUG for p in config.hub.profiles):
         problems.append(("hub.profiles", f"the slug {CLEANUP_SLUG!r} is the program's cleanup profile; rename yours"))
     profile = cleanup_profile(config)

@@ -35,10 +35,13 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from components import home_governance
 from offline.engine import Plan
 from offline.spawner import offline_kubespawner
+from stackconfig.home_limits import cleanup_profile
 from stackconfig.nodes import NODE_GROUP_LABEL
+from stackconfig.profiles import misfits
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, load_in_cluster_code
 from tests.hub_chain import load_hub_config
+from tests.netpol import Destination, egress_allowed
 from tests.real_hub import free_port, serving
 from tests.test_groups import GROUPS, Hub, cluster_stands_in, grouped_plan, refusal, spawn, stop
 from tests.test_monitoring import prometheus_config
@@ -56,11 +59,15 @@ EVERYONES = ["tiny", "base"]  # the profiles of a user in no group (tests/test_g
 
 def limited_plan() -> Plan:
     groups = {**GROUPS, "gpu-users": {**GROUPS["gpu-users"], "homeLimits": {"hardLimitGib": 1024 * KIB}}}
-    return grouped_plan(**{
-        "homes.softLimitGib": SOFT, "homes.hardLimitGib": HARD, "homes.walkEveryMinutes": 60,
-        "homes.users": {"Zoe": {"softLimitGib": 1024 * KIB, "hardLimitGib": 10240 * KIB}},
-        "hub.groups": groups,
-    })  # fmt: skip
+    return grouped_plan(
+        **{
+            "homes.softLimitGib": SOFT,
+            "homes.hardLimitGib": HARD,
+            "homes.walkEveryMinutes": 60,
+            "homes.users": {"Zoe": {"softLimitGib": 1024 * KIB, "hardLimitGib": 10240 * KIB}},
+            "hub.groups": groups,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +100,10 @@ class Measuring:
         while True:
             found = {}
             for home in HOMES:
-                answer = requests.get(f"{self.prometheus_url}/api/v1/query",
-                                      params={"query": LIMITS.query(SELECTOR, home)}, timeout=5).json()
-                found[home] = LIMITS.newest(answer["data"]["result"])  # fmt: skip
+                answer = requests.get(
+                    f"{self.prometheus_url}/api/v1/query", params={"query": LIMITS.query(SELECTOR, home)}, timeout=5
+                ).json()
+                found[home] = LIMITS.newest(answer["data"]["result"])
             if all(u is not None and u.walked_at >= since for u in found.values()):
                 return
             assert time.monotonic() < deadline, f"Prometheus has no new walk: {found}\n{self.log.read_text()[-2000:]}"
@@ -122,9 +130,13 @@ def pod_discovery(plan: Plan, port: int) -> dict[str, str]:
     labels = {f"__meta_kubernetes_pod_label_{sanitised(k)}": v for k, v in template["labels"].items()}
     annotations = {**template["annotations"], "prometheus.io/port": str(port)}
     labels |= {f"__meta_kubernetes_pod_annotation_{sanitised(k)}": v for k, v in annotations.items()}
-    return labels | {"__meta_kubernetes_namespace": deployment["metadata"]["namespace"] or "dandihub",
-                     "__meta_kubernetes_pod_name": "home-usage-exporter-7d9f-x2x", "__meta_kubernetes_pod_ip": "127.0.0.1",
-                     "__meta_kubernetes_pod_phase": "Running", "__meta_kubernetes_pod_node_name": "core-1"}  # fmt: skip
+    return labels | {
+        "__meta_kubernetes_namespace": deployment["metadata"]["namespace"] or "dandihub",
+        "__meta_kubernetes_pod_name": "home-usage-exporter-7d9f-x2x",
+        "__meta_kubernetes_pod_ip": "127.0.0.1",
+        "__meta_kubernetes_pod_phase": "Running",
+        "__meta_kubernetes_pod_node_name": "core-1",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -138,20 +150,32 @@ def measuring(limited: Plan, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         (homes / home / "data").mkdir(parents=True)
         (homes / home / "data" / "recording.nwb").write_bytes(b"x" * size)
     port = free_port()
-    exporter = [sys.executable, str(ROOT / "values" / "dirsize_exporter.py"), str(homes), "100000", "60", "--port",
-                str(port)]  # fmt: skip
+    exporter = [
+        sys.executable,
+        str(ROOT / "values" / "dirsize_exporter.py"),
+        str(homes),
+        "100000",
+        "60",
+        "--port",
+        str(port),
+    ]
     log = workdir / "exporter.log"
     job = copy.deepcopy({j["job_name"]: j for j in prometheus_config(limited)["scrape_configs"]}["kubernetes-pods"])
     del job["kubernetes_sd_configs"]
-    (workdir / "pods.json").write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"],
-                                                    "labels": pod_discovery(limited, port)}]))  # fmt: skip
+    (workdir / "pods.json").write_text(
+        json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": pod_discovery(limited, port)}])
+    )
     job["file_sd_configs"] = [{"files": [str(workdir / "pods.json")]}]
     config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"}, "scrape_configs": [job]}
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     prometheus_port = free_port()
     url = f"http://127.0.0.1:{prometheus_port}"
-    command = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-               f"--web.listen-address=127.0.0.1:{prometheus_port}"]  # fmt: skip
+    command = [
+        binary,
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{prometheus_port}",
+    ]
     started = time.time()
     process = start_exporter(exporter, log)
     try:
@@ -207,8 +231,11 @@ def spawn_page(hub: Hub, login: str) -> str:
     user = hub.user(login)
 
     async def render_page() -> str:
-        request = HTTPServerRequest(connection=mock.MagicMock(), start_line=RequestStartLine(
-            "GET", "/hub/spawn", "HTTP/1.1"), headers=HTTPHeaders({"Host": "hub-staging.dandiarchive.org"}))  # fmt: skip
+        request = HTTPServerRequest(
+            connection=mock.MagicMock(),
+            start_line=RequestStartLine("GET", "/hub/spawn", "HTTP/1.1"),
+            headers=HTTPHeaders({"Host": "hub-staging.dandiarchive.org"}),
+        )
         handler = SpawnHandler(hub.app.tornado_application, request)
         handler._jupyterhub_user = user
         handler._resolve_roles_and_scopes()  # as the handler's prepare() does for the logged-in user
@@ -250,7 +277,9 @@ def test_over_the_hard_limit_only_the_cleanup_profile_starts(hub: Hub, limited: 
     assert "measured every 60 minutes" in page
     pod = spawn(hub, "hal", None)  # the form's only choice, as posted
     (container,) = pod["spec"]["containers"]
-    assert float(container["resources"]["limits"]["cpu"]) == 1 and "nvidia.com/gpu" not in container["resources"]["limits"]
+    assert (
+        float(container["resources"]["limits"]["cpu"]) == 1 and "nvidia.com/gpu" not in container["resources"]["limits"]
+    )
     assert pod["spec"]["node_selector"] == {NODE_GROUP_LABEL: "user-small"}, "the smallest user nodes"
     (home,) = [m for m in container["volume_mounts"] if m["mount_path"] == "/home/jovyan"]
     assert home["sub_path"] == "home/hal"
@@ -277,7 +306,7 @@ def test_group_limits_are_the_most_generous_a_users_own_replace_them_and_admins_
 # Never trapped ----------------------------------------------------------------------------------------------------
 
 
-def test_when_prometheus_cannot_be_asked_everyone_gets_the_full_menu(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+def test_without_prometheus_everyone_gets_the_full_menu(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     settings = rule(hub).settings
     url = settings["prometheus_url"]
     settings["prometheus_url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
@@ -313,3 +342,70 @@ def test_after_a_cleanup_server_the_full_menu_returns_until_the_next_walk(hub: H
     measuring.walk_again()
     assert offered(hub, "hal") == EVERYONES and "home-limit" not in spawn_page(hub, "hal")
 
+
+# Where the hub asks ------------------------------------------------------------------------------------------------
+
+
+def test_the_hub_reaches_prometheus_servers_pods_through_its_service(limited: Plan) -> None:
+    """The Service and pods the prometheus chart renders are the ones the hub's settings and egress rule name,
+    and the hub's NetworkPolicy (the z2jh chart's, rendered) lets the hub reach them by our rule alone (the
+    chart's private-address rule is an ipBlock, which Kubernetes leaves to the implementation for pod IPs)."""
+    prometheus = render(limited.one("kubernetes:helm.sh/v3:Release", "monitoring-prometheus"))
+    (service,) = of_kind(prometheus, "Service", "prometheus-server")
+    (deployment,) = of_kind(prometheus, "Deployment", "prometheus-server")
+    (port,) = service["spec"]["ports"]
+    assert (
+        f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc" == home_governance.PROMETHEUS_URL
+    )
+    assert port["port"] == 80
+    server = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "prometheus-server")
+    (container_port,) = server["ports"]
+    assert port["targetPort"] == container_port["containerPort"] == home_governance.PROMETHEUS_PORT
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    server_pod = Destination(
+        "10.0.40.7",
+        home_governance.PROMETHEUS_PORT,
+        pod_labels=pod_labels,
+        namespace="monitoring",
+        namespace_labels={"kubernetes.io/metadata.name": "monitoring"},
+    )
+    (hub_policy,) = of_kind(render(limited.one("kubernetes:helm.sh/v3:Release", "hub-release")), "NetworkPolicy", "hub")
+    hub_pod = {"component": "hub", "app": "jupyterhub", "release": "jupyterhub"}
+    assert egress_allowed([hub_policy], "dandihub", hub_pod, server_pod)
+    without_ip_blocks = copy.deepcopy(hub_policy)
+    without_ip_blocks["spec"]["egress"] = [
+        r for r in hub_policy["spec"]["egress"] if not any("ipBlock" in peer for peer in r.get("to", []))
+    ]
+    assert egress_allowed([without_ip_blocks], "dandihub", hub_pod, server_pod), "our rule alone admits it"
+    without_ours = copy.deepcopy(without_ip_blocks)
+    without_ours["spec"]["egress"] = [
+        r for r in without_ours["spec"]["egress"] if r.get("ports") != [{"port": 9090, "protocol": "TCP"}]
+    ]
+    assert not egress_allowed([without_ours], "dandihub", hub_pod, server_pod), "the check has teeth"
+
+
+def test_without_prometheus_the_limits_are_off_and_the_plan_says_so(limited: Plan) -> None:
+    config = limited.config
+    off = config.model_copy(
+        update={
+            "monitoring": config.monitoring.model_copy(
+                update={"prometheus": config.monitoring.prometheus.model_copy(update={"enabled": False})}
+            )
+        }
+    )
+    assert home_governance.limits_settings(off, None)["prometheus_url"] is None
+    assert home_governance.limits_settings(config, None)["prometheus_url"] == home_governance.PROMETHEUS_URL
+    (warning,) = [m for key, m in off.warnings() if key == "homes.hardLimitGib"]
+    assert warning.startswith("not enforced: the hub measures homes through Prometheus")
+
+
+def test_the_cleanup_profile_is_small_on_the_smallest_user_nodes_and_fits_them(limited: Plan) -> None:
+    profile = cleanup_profile(limited.config)
+    assert profile is not None and profile.node_group == "user-small" and profile.gpus == 0
+    assert (profile.cpu.limit, profile.memory.limit) == (1, "2G")
+    group = limited.config.node_groups["user-small"]
+    assert misfits(profile, group, limited.config.hub.images_by_group()["user-small"]) == []
+    tiny_disk = group.model_copy(update={"disk_size": 20})
+    assert [key for key, _ in misfits(profile, tiny_disk, limited.config.hub.images_by_group()["user-small"])] == [
+        "scratch.limit"
+    ], "the fit check sees the cleanup profile as any other"
