@@ -106,6 +106,8 @@ def with_home_mount(init_containers: list[dict[str, Any]], sub_path: str) -> lis
 SERVER_CONFIG_DIR = "/usr/local/etc/jupyter"
 SINGLEUSER_DIR = VALUES_DIR / "singleuser"
 BUSY_EXTENSION: Path = SINGLEUSER_DIR / "busy_kernels_activity.py"
+# The page with the home's size and limits (values/home_limits.py opens servers over a limit on it).
+HOME_USAGE_EXTENSION: Path = SINGLEUSER_DIR / "home_usage.py"
 # Makes SERVER_CONFIG_DIR/extensions importable; PYTHONPATH would replace one the image sets.
 EXTENSIONS_LOADER: Path = SINGLEUSER_DIR / "jupyter_server_config.py"
 ENVIRONMENT_KERNELS: Path = SINGLEUSER_DIR / "environment_kernels.py"
@@ -129,7 +131,7 @@ def server_config(hub: HubConfig) -> dict[str, Any]:
     culling = hub.culling
     return {
         "ServerApp": {
-            "jpserver_extensions": {"busy_kernels_activity": True},
+            "jpserver_extensions": {"busy_kernels_activity": True, "home_usage": True},
             # Kernels of the environments users make, without `ipykernel install` (environment_kernels.py).
             "kernel_spec_manager_class": "environment_kernels.EnvironmentKernelSpecManager",
         },
@@ -177,6 +179,10 @@ def server_files(hub: HubConfig) -> dict[str, Any]:
         "busy-kernels-activity": {
             "mountPath": f"{SERVER_CONFIG_DIR}/extensions/busy_kernels_activity.py",
             "stringData": BUSY_EXTENSION.read_text(),
+        },
+        "home-usage": {
+            "mountPath": f"{SERVER_CONFIG_DIR}/extensions/home_usage.py",
+            "stringData": HOME_USAGE_EXTENSION.read_text(),
         },
         "environment-kernels": {
             "mountPath": f"{SERVER_CONFIG_DIR}/extensions/environment_kernels.py",

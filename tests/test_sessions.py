@@ -196,7 +196,7 @@ def test_kernels_are_culled_when_idle_and_never_while_busy(staging: Plan) -> Non
     assert (kernels.cull_idle_timeout, kernels.cull_busy, kernels.cull_connected) == (timeout, False, True)
     assert TerminalManager(config=config).cull_inactive_timeout == timeout
     assert set(config.ServerApp) <= set(ServerApp.class_traits(config=True))
-    assert config.ServerApp.jpserver_extensions == {"busy_kernels_activity": True}
+    assert config.ServerApp.jpserver_extensions == {"busy_kernels_activity": True, "home_usage": True}
 
 
 def test_a_busy_kernel_is_activity_and_an_idle_one_is_not() -> None:
