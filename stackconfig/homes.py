@@ -33,16 +33,21 @@ class HomesConfig(ConfigModel):
     """Governing the home directories on the shared file system. Nothing here deletes a file."""
 
     soft_limit_gib: float = Field(
-        10, gt=0, description="Per-user soft limit, GiB (DANDI's guidance): above it the spawn page and the server "
-        "say so. Default 10."
+        10,
+        gt=0,
+        description="Per-user soft limit, GiB (DANDI's guidance): above it the spawn page and the server "
+        "say so. Default 10.",
     )
     hard_limit_gib: float = Field(
-        50, gt=0, description="Per-user hard limit, GiB, above softLimitGib: above it only the small cleanup "
-        "profile starts (measured by the usage exporter through Prometheus; off without Prometheus). Default 50."
+        50,
+        gt=0,
+        description="Per-user hard limit, GiB, above softLimitGib: above it only the small cleanup "
+        "profile starts (measured by the usage exporter through Prometheus; off without Prometheus). Default 50.",
     )
     users: dict[str, LimitsOverride] = Field(
-        {}, description="Limits per login, replacing the groups' and the stack's (a limit left out is the stack's). "
-        "Admins have none."
+        {},
+        description="Limits per login, replacing the groups' and the stack's (a limit left out is the stack's). "
+        "Admins have none.",
     )
     report_schedule: str = Field("0 6 * * 1", description="Cron schedule of the usage report. Default weekly.")
     walk_iops: int = Field(

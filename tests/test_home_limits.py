@@ -35,7 +35,9 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from components import home_governance
 from offline.engine import Plan
 from offline.spawner import offline_kubespawner
-from stackconfig.home_limits import cleanup_profile
+from stackconfig.access import GroupConfig
+from stackconfig.home_limits import cleanup_profile, limit_problems
+from stackconfig.homes import HomesConfig
 from stackconfig.nodes import NODE_GROUP_LABEL
 from stackconfig.profiles import misfits
 from tests.charts import of_kind, render
@@ -409,3 +411,20 @@ def test_the_cleanup_profile_is_small_on_the_smallest_user_nodes_and_fits_them(l
     assert [key for key, _ in misfits(profile, tiny_disk, limited.config.hub.images_by_group()["user-small"])] == [
         "scratch.limit"
     ], "the fit check sees the cleanup profile as any other"
+
+
+def test_the_runbooks_example_lifts_the_limits_it_says(limited: Plan) -> None:
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    section = runbook.split("### Lifting a user's home limit", 1)[1]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    homes = HomesConfig.model_validate(example["dandihub:homes"])
+    groups = {name: GroupConfig.model_validate(g) for name, g in example["dandihub:hub"]["groups"].items()}
+    config = limited.config.model_copy(
+        update={"homes": homes, "hub": limited.config.hub.model_copy(update={"groups": groups})}
+    )
+    assert limit_problems(config) == []
+    settings = home_governance.limits_settings(config, None)
+    assert LIMITS.limits_for(settings, "Alice", {"large-homes"}, False) == (10, 500), "her own entry wins"
+    assert LIMITS.limits_for(settings, "bob", {"large-homes", "gpu-users"}, False) == (100, 1000)
+    assert LIMITS.limits_for(settings, "carol", set(), False) == (10, 50)
+    assert LIMITS.limits_for(settings, "carol", set(), True) is None, "admins have none"
