@@ -60,7 +60,12 @@ EVERYONES = ["tiny", "base"]  # the profiles of a user in no group (tests/test_g
 
 
 def limited_plan() -> Plan:
-    groups = {**GROUPS, "gpu-users": {**GROUPS["gpu-users"], "homeLimits": {"hardLimitGib": 1024 * KIB}}}
+    groups = {
+        **GROUPS,
+        "gpu-users": {**GROUPS["gpu-users"], "homeLimits": {"hardLimitGib": 1024 * KIB}},
+        # ann is in both: the more generous hard limit is hers.
+        "tutorial-2026": {"members": ["carol", "ann"], "homeLimits": {"hardLimitGib": 50 * KIB}},
+    }
     return grouped_plan(
         **{
             "homes.softLimitGib": SOFT,
@@ -299,7 +304,7 @@ def test_a_forged_choice_over_the_hard_limit_is_refused_saying_why_and_how_to_ge
 
 
 def test_group_limits_are_the_most_generous_a_users_own_replace_them_and_admins_have_none(hub: Hub) -> None:
-    assert offered(hub, "ann") == ["tiny", "base", "gpu"], "gpu-users' hard limit is 1 MiB: ann is only over soft"
+    assert offered(hub, "ann") == ["tiny", "base", "workshop", "gpu"], "gpu-users' 1 MiB, not tutorial's 50 KiB"
     assert "home-limit-soft" in spawn_page(hub, "ann")
     assert offered(hub, "zoe") == EVERYONES and "home-limit" not in spawn_page(hub, "zoe"), "her own limits"
     assert offered(hub, ADMIN) == EVERYONES and "home-limit" not in spawn_page(hub, ADMIN)
