@@ -69,6 +69,7 @@ def policy(config: StackConfig) -> dict[str, Any]:
     homes, retention = config.homes, config.homes.retention
     return {
         "soft_limit_gib": homes.soft_limit_gib,
+        "largest_above_gib": lowest_soft_limit(config),
         "retention_enabled": retention.enabled,
         "warn_after_days": retention.warn_after_days,
         "archive_after_days": retention.archive_after_days,
@@ -301,6 +302,13 @@ def restore_init_container(hub: HubConfig) -> dict[str, Any]:
     }
 
 
+def lowest_soft_limit(config: StackConfig) -> float:
+    """The lowest soft limit any user has (the stack's, a user's or a group's)."""
+    homes = config.homes
+    overrides = [*homes.users.values(), *(g.home_limits for g in config.hub.groups.values() if g.home_limits)]
+    return min([homes.soft_limit_gib, *(filled(o, homes.soft_limit_gib, homes.hard_limit_gib)[0] for o in overrides)])
+
+
 def limits_settings(config: StackConfig, mirror: str | None) -> dict[str, Any]:
     """values/home_limits.py's settings: the limits (overrides filled in with the stack's), where to ask for
     the homes' sizes (None without Prometheus: the limits are off), and the cleanup profile as KubeSpawner takes it."""
@@ -322,6 +330,8 @@ def limits_settings(config: StackConfig, mirror: str | None) -> dict[str, Any]:
         "walk_every_minutes": homes.walk_every_minutes,
         "cleanup_profile": cleanup,
         "home_page": HOME_PAGE,
+        # The weekly report's notices: the largest entries of homes over a soft limit.
+        "notices": HUB_NOTICES,
     }
 
 

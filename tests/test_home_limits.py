@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
 import json
 import shutil
 import subprocess
@@ -45,7 +46,7 @@ from tests.conftest import ROOT, load_in_cluster_code
 from tests.hub_chain import load_hub_config
 from tests.netpol import Destination, egress_allowed
 from tests.real_hub import free_port, serving
-from tests.test_groups import GROUPS, Hub, cluster_stands_in, grouped_plan, refusal, spawn, stop
+from tests.test_groups import GROUPS, REPORT, Hub, cluster_stands_in, grouped_plan, refusal, spawn, stop
 from tests.test_monitoring import prometheus_config
 
 LIMITS = load_in_cluster_code(ROOT / "values" / "home_limits.py")
@@ -277,11 +278,20 @@ def test_over_the_soft_limit_the_menu_stays_the_page_says_so_and_the_server_open
     stop(hub, "sam")
 
 
-def test_over_the_hard_limit_only_the_cleanup_profile_starts(hub: Hub, limited: Plan) -> None:
+def test_over_the_hard_limit_only_the_cleanup_profile_starts(hub: Hub, limited: Plan, measuring: Measuring) -> None:
     assert offered(hub, "hal") == ["cleanup"]
     page = spawn_page(hub, "hal")
     assert "home-limit-hard" in page and "only the small <strong>cleanup</strong> server starts" in page
     assert "measured every 60 minutes" in page
+    assert "Largest in your home" not in page, "no weekly report yet"
+    # The weekly report (the real job's code, with the policy the program gives it) notes the largest entries.
+    policy = REPORT.Policy(**{**home_governance.policy(limited.config), "exempt": frozenset()})
+    REPORT.write(
+        measuring.homes.parent, REPORT.report(measuring.homes.parent, [], policy, datetime.datetime.now(datetime.UTC))
+    )
+    rule(hub).settings["notices"] = str(measuring.homes.parent / "admin" / "notices")
+    assert "Largest in your home (weekly report of " in spawn_page(hub, "hal")
+    assert "<code>data</code> 0.0 GiB." in spawn_page(hub, "hal")
     pod = spawn(hub, "hal", None)  # the form's only choice, as posted
     (container,) = pod["spec"]["containers"]
     assert (

@@ -47,6 +47,8 @@ class Policy:
     """What config says (hub.homes): the soft limit, and the retention rules, applied only if enabled."""
 
     soft_limit_gib: float = 10
+    # Homes above this (the lowest soft limit of any user) get their largest entries in the hub's notices.
+    largest_above_gib: float | None = None
     retention_enabled: bool = False
     warn_after_days: int = 30
     archive_after_days: int = 45
@@ -80,6 +82,15 @@ def measure(path: Path) -> Usage:
             files += 1
             latest = max(latest, stat.st_mtime)
     return Usage(total, files, latest)
+
+
+def largest(path: Path, count: int = 5) -> list[tuple[str, int]]:
+    """The `count` largest top-level entries of a home, with their bytes (a link counts as itself)."""
+    sizes = []
+    for entry in path.iterdir():
+        real_directory = entry.is_dir() and not entry.is_symlink()
+        sizes.append((entry.name, measure(entry).bytes if real_directory else entry.lstat().st_size))
+    return sorted(sizes, key=lambda item: -item[1])[:count]
 
 
 def _days(since: datetime.datetime | None, now: datetime.datetime) -> int | None:
@@ -173,10 +184,12 @@ def report(root: Path, users: list[User], policy: Policy, now: datetime.datetime
     previous = _previous(root)
     prices = policy.prices_gb_month
     rows = []
+    floor = policy.soft_limit_gib if policy.largest_above_gib is None else policy.largest_above_gib
     for home, held in usage.items():
         gb = held.bytes / 1e9
         rows.append(
             {
+                "largest": largest(homes / home) if held.bytes > floor * GIB else [],
                 "home": home,
                 "bytes": held.bytes,
                 "files": held.files,
@@ -230,7 +243,8 @@ def _previous(root: Path) -> dict[str, int]:
 
 def write(root: Path, result: dict[str, Any]) -> Path:
     """The report as JSON (for the next run's growth) and Markdown (for people), both for admins only, and
-    the notices the hub shows: the homes over the soft limit and their size, nothing else."""
+        the notices the hub shows: the homes over the soft limit and their size, and the largest entries of the
+    homes over the lowest soft limit of any user (names and sizes), nothing else."""
     out = root / REPORTS
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)  # admins only: no user server mounts admin/, and this keeps it from anyone else too
@@ -241,7 +255,8 @@ def write(root: Path, result: dict[str, Any]) -> Path:
     notices.mkdir(parents=True, exist_ok=True)
     over = {r["home"]: r["bytes"] for r in result["homes"] if r["over_soft_limit"]}
     fresh = notices / f".{NOTICE_FILE}.new"
-    fresh.write_text(json.dumps({"as_of": stamp, "over_soft_limit": over}))
+    biggest = {r["home"]: r["largest"] for r in result["homes"] if r["largest"]}
+    fresh.write_text(json.dumps({"as_of": stamp, "over_soft_limit": over, "largest": biggest}))
     fresh.chmod(0o644)  # the hub reads it as its own uid
     os.replace(fresh, notices / NOTICE_FILE)  # the hub never reads half a file
     lines = [

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class Verdict:
     hard_bytes: int = 0
     walked_at: float = 0.0
     walk_every_minutes: int = 0
+    largest: tuple[tuple[str, int], ...] = ()  # the home's largest entries at the weekly report
+    largest_as_of: str = ""
 
     def page(self) -> dict[str, Any] | None:
         """What the spawn page shows (values/templates/home_limits.html); None: no measurement to go by (the
@@ -70,6 +72,8 @@ class Verdict:
             "hard_gib": round(self.hard_bytes / GIB, 1),
             "as_of": datetime.datetime.fromtimestamp(self.walked_at, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "walk_every_minutes": self.walk_every_minutes,
+            "largest": [{"name": name, "gib": round(size / GIB, 1)} for name, size in self.largest],
+            "largest_as_of": self.largest_as_of,
         }
 
     def environment(self) -> dict[str, str]:
@@ -108,6 +112,17 @@ def judge(limits: tuple[float, float] | None, usage: Usage | None, cleanup_ended
     if state == "hard" and cleanup_ended is not None and cleanup_ended > usage.walked_at:
         state = "cleaned"
     return Verdict(state, usage.bytes, soft, hard, usage.walked_at, walk)
+
+
+def with_largest(verdict: Verdict, notices: Path, home: str) -> Verdict:
+    """The verdict with the home's largest entries from the weekly report's notices, if it has them."""
+    try:
+        latest = json.loads((notices / "usage.json").read_text())
+        found = latest.get("largest", {}).get(home) or []
+    except (OSError, ValueError) as problem:
+        log.info("home limits: no largest entries for %s (%s)", home, problem)
+        return verdict
+    return replace(verdict, largest=tuple((str(n), int(b)) for n, b in found), largest_as_of=latest["as_of"])
 
 
 def query(selector: dict[str, str], home: str) -> str:
@@ -166,6 +181,8 @@ class HomeLimits:
         if limits is not None and self.settings["prometheus_url"]:
             usage = await measured(self.settings["prometheus_url"], self.settings["selector"], self.home(spawner))
         verdict = judge(limits, usage, spawner.kept.get("cleanup_ended"), self.settings["walk_every_minutes"])
+        if verdict.state in ("soft", "hard", "cleaned"):
+            verdict = with_largest(verdict, Path(self.settings["notices"]), self.home(spawner))
         self.verdicts[user.name] = verdict
 
     def verdict(self, spawner: Any) -> Verdict:
