@@ -371,6 +371,8 @@ def test_the_hub_reaches_prometheus_servers_pods_through_its_service(limited: Pl
     (service,) = of_kind(prometheus, "Service", "prometheus-server")
     (deployment,) = of_kind(prometheus, "Deployment", "prometheus-server")
     (port,) = service["spec"]["ports"]
+    # The prometheus chart's own NetworkPolicy (values networkPolicy.enabled) is off: nothing limits who asks it.
+    assert of_kind(prometheus, "NetworkPolicy") == []
     assert (
         f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc" == home_governance.PROMETHEUS_URL
     )
