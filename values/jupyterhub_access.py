@@ -8,6 +8,10 @@ offers only those, and a server is started only with one of those (KubeSpawner v
 against the same list). Before a server starts, each cap of the user's groups on its profile
 (`group_caps`) is checked against the servers already running or starting; a stopped server no longer
 counts.
+
+Group folders: every server mounts the folders' directory read-only at /groups (the chart's values); the
+servers of a group's members also get the group's folder read-write over it, at /groups/<group>, and the
+group's gid (`group_folders`), from the user's groups at each start.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from kubernetes_asyncio.client.models import V1VolumeMount
 from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, List
@@ -32,6 +37,12 @@ class Refused(web.HTTPError):
 def group_names(user: Any) -> set[str]:
     """The JupyterHub groups of a user (the hub's User wraps the database row and its groups)."""
     return {group.name for group in user.groups}
+
+
+# z2jh's name for the static home volume (the EFS claim), and where the folders are in a server.
+HOME_VOLUME, FOLDERS_PATH, FOLDERS_SUB_PATH = "home", "/groups", "groups"
+# NFS's AUTH_SYS credential carries at most 16 supplementary gids (RFC 5531; the Linux client drops the rest).
+NFS_GROUPS = 16
 
 
 def describe(groups: Iterable[str]) -> str:
@@ -54,6 +65,11 @@ class DandiKubeSpawner(KubeSpawner):
     group_caps = Dict(
         config=True,
         help="Group -> {profile slug: the most servers of that profile its members run at once}.",
+    )
+    group_folders = Dict(
+        config=True,
+        help="Group -> the gid of its folder (groups/<group>): members' servers get the gid and the folder "
+        "read-write at /groups/<group>.",
     )
     # Set when a start passes the checks (with no await in between, so two starts cannot both take the
     # last seat); a server holds its profile's seat from then until it stops.
@@ -124,6 +140,29 @@ class DandiKubeSpawner(KubeSpawner):
                     f"by: {who}. Try again when one of them stops, or choose another profile."
                 )
         return slug
+
+    async def get_pod_manifest(self) -> Any:
+        """KubeSpawner's pod, with the folders of the user's groups read-write and their gids."""
+        pod = await super().get_pod_manifest()
+        context = pod.spec.security_context or {}  # make_pod's camelCase dict (kubespawner/objects.py)
+        own = {g for g in [context.get("fsGroup"), *context.get("supplementalGroups", [])] if g is not None}
+        mine = sorted(g for g in group_names(self.user) if g in self.group_folders)
+        room = max(NFS_GROUPS - len(own), 0)
+        if len(mine) > room:
+            self.log.warning(
+                "%s is in %d groups with folders, NFS carries %d more gids: no write access to %s",
+                self.user.name, len(mine), room, ", ".join(mine[room:]),
+            )  # fmt: skip
+            mine = mine[:room]
+        if mine:
+            gids = [self.group_folders[g] for g in mine]
+            context["supplementalGroups"] = sorted({*context.get("supplementalGroups", []), *gids})
+            pod.spec.security_context = context
+            pod.spec.containers[0].volume_mounts += [
+                V1VolumeMount(name=HOME_VOLUME, mount_path=f"{FOLDERS_PATH}/{g}", sub_path=f"{FOLDERS_SUB_PATH}/{g}")
+                for g in mine
+            ]
+        return pod
 
     def clear_state(self) -> None:
         """Called by the hub before each start and after each stop: a server holds no seat until admitted."""
