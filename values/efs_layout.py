@@ -17,7 +17,7 @@ Who uses what (uids as the cluster runs them):
                  1000, so a member's files belong to every user's uid: only the read-only mount stops a
                  non-member from changing them, and only the group (mode 2770) hides a private folder;
 - shared/        the old world-writable area, kept as it was and mounted read-only; admins move its content
-                 into group folders (docs/operations.md, section 12);
+                 into group folders (docs/operations.md, section 2);
 - readonly/      every user reads; admins (root) write.
 
 Nothing here deletes or moves anything, nor changes anything below these directories except the group and
@@ -95,13 +95,14 @@ def make(root: Path, folders: Mapping[str, tuple[int, bool]] | None = None) -> l
     return changed
 
 
-def read_folders(path: Path) -> dict[str, tuple[int, bool]]:
-    return {name: (int(f["gid"]), bool(f["visibleToAll"])) for name, f in json.loads(path.read_text()).items()}
+def read_folders(text: str) -> dict[str, tuple[int, bool]]:
+    """The group folders file: {"<group>": {"gid": <gid>, "visibleToAll": <bool>}} (hub.groups.<group>.folder)."""
+    return {name: (int(f["gid"]), bool(f["visibleToAll"])) for name, f in json.loads(text).items()}
 
 
 def main(argv: list[str]) -> int:
     try:
-        changed = make(Path(argv[0]), read_folders(Path(argv[1])) if len(argv) > 1 else {})
+        changed = make(Path(argv[0]), read_folders(Path(argv[1]).read_text()) if len(argv) > 1 else {})
     except LayoutError as problem:
         print(problem, file=sys.stderr)
         return 1
