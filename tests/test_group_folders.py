@@ -31,7 +31,7 @@ from offline.engine import Plan
 from offline.spawner import offline_kubespawner
 from stackconfig import access
 from tests.as_uid import NOTEBOOK, run_as, world_reachable_dir
-from tests.charts import render
+from tests.charts import addon_manifests, of_kind, render
 from tests.conftest import ROOT, load_in_cluster_code
 from tests.hub_chain import load_hub_config
 from tests.test_groups import GROUPS as ACCESS_GROUPS
@@ -256,3 +256,15 @@ def test_the_layout_job_gets_the_folders_of_the_config(foldered: Plan) -> None:
     data = foldered.one("kubernetes:core/v1:ConfigMap", "storage-layout-script").inputs["data"]
     folders = layout.read_folders(data["group_folders.json"])
     assert folders == {**FOLDERS, **{name: (g["folder"]["gid"], False) for name, g in TEAMS.items()}}
+
+
+def test_the_users_group_never_takes_the_folders_over(foldered: Plan) -> None:
+    """Servers run with fsGroup 100; a kubelet that applied it to the volume would give every file group 100
+    and undo the folders' groups. It does not: the EFS driver's CSIDriver sets no fsGroupPolicy (Kubernetes'
+    default, ReadWriteOnceWithFSType), and such a policy applies only to a ReadWriteOnce volume with an fsType
+    (kubernetes/kubernetes pkg/volume/csi/csi_mounter.go, supportsFSGroup); the claim's volume is neither."""
+    (addon,) = [a for a in foldered.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "aws-efs-csi-driver"]
+    (driver,) = of_kind(addon_manifests(addon, foldered.config.cluster.name, foldered.config.region), "CSIDriver")
+    assert driver["spec"].get("fsGroupPolicy", "ReadWriteOnceWithFSType") == "ReadWriteOnceWithFSType"
+    volume = foldered.one("kubernetes:core/v1:PersistentVolume", "storage-volume").inputs["spec"]
+    assert volume["accessModes"] == ["ReadWriteMany"] and "fsType" not in volume["csi"]
