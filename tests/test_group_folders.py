@@ -14,6 +14,7 @@ handle, no `accesspoint=` option), so EFS checks the client's own uid and groups
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
@@ -22,10 +23,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
 from jupyterhub.crypto import CryptKeeper
+from kubernetes_asyncio.client import ApiClient
 
 from offline.engine import Plan
 from offline.spawner import offline_kubespawner
@@ -189,8 +192,20 @@ def mount(sub_path: str, read_only: bool | None) -> dict[str, Any]:
     return {"name": "home", "sub_path": sub_path, "read_only": read_only}
 
 
-def test_a_members_server_gets_its_groups_folders_read_write_and_their_gids(hub: Hub) -> None:
+def sent(hub: Hub, login: str) -> dict[str, Any]:
+    """The pod of the user's started server as KubeSpawner sends it to the API server (camelCase JSON)."""
+
+    async def serialize() -> dict[str, Any]:
+        async with ApiClient() as client:
+            return dict(client.sanitize_for_serialization(await hub.user(login).spawner.get_pod_manifest()))
+
+    with offline_kubespawner():
+        return asyncio.run(serialize())
+
+
+def test_a_members_server_gets_its_groups_folders_read_write_and_their_gids(hub: Hub, foldered: Plan) -> None:
     pod = spawn(hub, "ann", None)
+    kubernetes_validate.validate(sent(hub, "ann"), foldered.config.cluster.kubernetes_version, strict=True)
     gids, mounts = folders_of(pod)
     assert gids == [LAB, PRIVATE] and pod["spec"]["security_context"]["fsGroup"] == 100
     assert {path: {k: m[k] for k in ("name", "sub_path", "read_only")} for path, m in mounts.items()} == {

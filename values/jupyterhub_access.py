@@ -158,7 +158,7 @@ class DandiKubeSpawner(KubeSpawner):
             gids = [self.group_folders[g] for g in mine]
             context["supplementalGroups"] = sorted({*context.get("supplementalGroups", []), *gids})
             pod.spec.security_context = context
-            pod.spec.containers[0].volume_mounts += [
+            pod.spec.containers[0].volume_mounts += [  # make_pod puts the notebook first
                 V1VolumeMount(name=HOME_VOLUME, mount_path=f"{FOLDERS_PATH}/{g}", sub_path=f"{FOLDERS_SUB_PATH}/{g}")
                 for g in mine
             ]
