@@ -119,7 +119,7 @@ class HomeActions(KubeSpawner):
         action = formdata.get("home-action", ["keep"])[0]
         if action != "keep":
             options["home-action"] = action
-            options["home-confirm"] = formdata.get("home-confirm", [""])[0].strip()
+            options["home-confirm"] = (formdata.get("home-confirm") or [""])[0].strip()
             options["home-requested"] = datetime.datetime.now(datetime.UTC).strftime(HOME_REQUEST_FORMAT)
         return options
 
