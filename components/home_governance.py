@@ -264,9 +264,10 @@ def restore_init_container(hub: HubConfig) -> dict[str, Any]:
     """Moves a returning user's newest archive back to home/<home> before any container mounts the home (the
     kubelet makes a sub-path only when the container that mounts it starts: kubernetes/kubernetes
     pkg/kubelet/kubelet_pods.go, makeMounts), or carries out the user's own request from the spawn form,
-    which the hub adds to this container's environment (values/jupyterhub_access.py). It runs our script, not the user's code, as the notebook's uid
-    in the users' group, unprivileged; KubeSpawner expands the home's name in its arguments. The whole file
-    system is mounted because a rename cannot cross two mounts (rename(2), EXDEV)."""
+    which the hub adds to this container's environment (values/jupyterhub_access.py). It runs our script,
+    not the user's code, as the notebook's uid in the users' group, unprivileged; KubeSpawner expands the
+    home's name in its arguments. The whole file system is mounted because a rename cannot cross two mounts
+    (rename(2), EXDEV)."""
     home = hub.home_sub_path.split("/", 1)[1]  # home/{safe_username} -> {safe_username}
     return {
         "name": RESTORE_CONTAINER,
