@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -126,9 +127,10 @@ hg.archive(root, "gone", request + hg.SELF)
 """
 
 
-def test_a_request_stopped_half_way_resumes_its_plan(efs: Path) -> None:
-    """The pod stopped after the home was set aside and before the archive came back: the next run brings
-    back the planned archive (not the one just made, now the newest) and records it done."""
+def test_a_request_stopped_half_way_is_finished_by_the_next_start(efs: Path) -> None:
+    """The pod stopped after the home was set aside and before the archive came back: the user's next start,
+    whatever it asks, first brings back the planned archive (not the one just made, now the newest) and
+    records it done."""
     fs = efs / "fs"
     old = fingerprint(fs / "home" / "gone")
     hg.archive(fs, "gone", "2026-11-23")
@@ -136,16 +138,14 @@ def test_a_request_stopped_half_way_resumes_its_plan(efs: Path) -> None:
     (efs / "opt" / "half.py").write_text(RUN_HALF)
     half = run_as(*NOTEBOOK, [str(efs / "opt" / "half.py"), str(efs / "opt" / "home_governance.py"), str(fs), R2])
     assert half.returncode == 0 and not (fs / "home" / "gone").exists(), half.stderr
-    done = request(efs, "gone", "restore", R2)
+    ran = as_the_pod(efs, "gone", {})
+    assert ran.returncode == 0, ran.stderr
+    done = json.loads(ran.stdout.splitlines()[0])
+    assert (done["request"], done["step"]) == (R2, "done")
     assert (done["archived"], done["brought_back"]) == (f"archive/gone/{R2}-self", "archive/gone/2026-11-23")
+    assert ran.stdout.splitlines()[1] == "nothing to restore for gone", "the user's own archive stays put"
     assert fingerprint(fs / "home" / "gone") == old
-    assert fingerprint(fs / "archive" / "gone" / f"{R2}-self") == {"fresh.txt": fingerprint_of(b"f")}
-
-
-def fingerprint_of(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
+    assert fingerprint(fs / "archive" / "gone" / f"{R2}-self") == {"fresh.txt": hashlib.sha256(b"f").hexdigest()}
 
 
 def test_bringing_back_with_no_archive_leaves_the_home_as_it_is(efs: Path) -> None:

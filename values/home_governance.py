@@ -224,6 +224,12 @@ def requests_done(root: Path, home: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+def unfinished(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plans of requests that stopped half-way (a pod deleted between two moves)."""
+    finished = {r["request"] for r in steps if r["step"] == "done"}
+    return [r for r in steps if r["step"] == "planned" and r["request"] not in finished]
+
+
 def _record(root: Path, home: str, step: dict[str, Any]) -> None:
     with open(_archive_folder(root, home) / REQUESTS, "a") as log:
         log.write(json.dumps(step) + "\n")
@@ -283,8 +289,7 @@ def archive_summary(root: Path) -> dict[str, dict[str, Any]]:
     for folder in sorted(p for p in area.iterdir() if p.is_dir()) if area.is_dir() else []:
         held = snapshots(root, folder.name)
         steps = requests_done(root, folder.name)
-        finished = {r["request"] for r in steps if r["step"] == "done"}
-        requests = [r for r in steps if r["step"] == "done" or r["request"] not in finished]
+        requests = [r for r in steps if r["step"] == "done"] + unfinished(steps)
         found[folder.name] = {
             "snapshots": [{"name": s.name, "by": made_by(s.name), "bytes": measure(s).bytes} for s in held],
             "bytes": sum(measure(s).bytes for s in held),
@@ -539,12 +544,15 @@ def main(argv: list[str]) -> int:
     `home_governance.py restore <file system root> <home directory name>`, which carries out the user's own
     request instead when the hub passed one (HOME_ACTION, HOME_REQUEST)."""
     if argv[0] == "restore":
+        root, home = Path(argv[1]), argv[2]
+        for plan_ in unfinished(requests_done(root, home)):  # finished first, whatever this start asks
+            print(json.dumps(self_service(root, home, plan_["action"], plan_["request"])))
         action, request = os.environ.get(ACTION_ENV), os.environ.get(REQUEST_ENV)
         if action and request:
-            print(json.dumps(self_service(Path(argv[1]), argv[2], action, request)))
+            print(json.dumps(self_service(root, home, action, request)))
             return 0
-        restored = restore(Path(argv[1]), argv[2])
-        print(f"restored {argv[2]} from {restored}" if restored else f"nothing to restore for {argv[2]}")
+        restored = restore(root, home)
+        print(f"restored {home} from {restored}" if restored else f"nothing to restore for {home}")
         return 0
     root, policy = Path(argv[0]), load_policy(Path(argv[1]))
     home_of = home_namer(os.environ["HOME_NAMES"])
