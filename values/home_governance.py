@@ -9,7 +9,9 @@ It runs in two places, from this one file:
   or deleted) within its safety limits;
 - as the first init container of every user's pod (`home_governance.py restore <root> <home>`, as the
   notebook's uid and the users' group, which values/efs_layout.py gives the rights it needs): a returning
-  user's newest archive is moved back before anything mounts the home;
+  user's newest archive is moved back before anything mounts the home, or, when the hub passes one, the
+  user's own request from the spawn page is carried out (move the home to the archive, or bring the latest
+  archive back), once;
 - inside the hub, as z2jh `hub.extraConfig` (where `c` is the hub's config): the spawn page shows a user
   over the soft limit their usage, the limit and how to clean up, from the notices the report leaves in
   `admin/notices/` (the one directory the hub mounts, read-only).
