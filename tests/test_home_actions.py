@@ -112,7 +112,7 @@ def test_a_request_runs_once_however_often_the_init_containers_run(efs: Path) ->
     second = request(efs, "gone", "restore", R2)
     assert second == {**first, "again": True}
     assert fingerprint(fs) == after
-    steps = hg.requests_done(fs, "gone")
+    steps = hg.request_steps(fs, "gone")
     assert [(s["request"], s["step"]) for s in steps] == [(R2, "planned"), (R2, "done")]
 
 

@@ -221,7 +221,9 @@ def restore(root: Path, home: str) -> Path | None:
     return bring_back(root, home, found[-1])
 
 
-def requests_done(root: Path, home: str) -> list[dict[str, Any]]:
+def request_steps(root: Path, home: str) -> list[dict[str, Any]]:
+    """Every step recorded for the home's requests, oldest first: `planned` before a request moves anything
+    (with the snapshot it will bring back), `done` after (what it archived and brought back)."""
     path = root / ARCHIVE / home / REQUESTS
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
@@ -248,7 +250,7 @@ def self_service(root: Path, home: str, action: str, request: str) -> dict[str, 
     moment = datetime.datetime.strptime(request, REQUEST_FORMAT)  # refuses anything but the hub's stamps
     if action not in ("archive", "restore"):
         raise InconsistentError(f"unknown home action {action!r}")
-    steps = [r for r in requests_done(root, home) if r["request"] == request]
+    steps = [r for r in request_steps(root, home) if r["request"] == request]
     finished = [r for r in steps if r["step"] == "done"]
     if finished:
         return {**finished[0], "again": True}
@@ -290,7 +292,7 @@ def archive_summary(root: Path) -> dict[str, dict[str, Any]]:
     found = {}
     for folder in sorted(p for p in area.iterdir() if p.is_dir()) if area.is_dir() else []:
         held = snapshots(root, folder.name)
-        steps = requests_done(root, folder.name)
+        steps = request_steps(root, folder.name)
         requests = [r for r in steps if r["step"] == "done"] + unfinished(steps)
         found[folder.name] = {
             "snapshots": [{"name": s.name, "by": made_by(s.name), "bytes": measure(s).bytes} for s in held],
@@ -547,7 +549,7 @@ def main(argv: list[str]) -> int:
     request instead when the hub passed one (HOME_ACTION, HOME_REQUEST)."""
     if argv[0] == "restore":
         root, home = Path(argv[1]), argv[2]
-        for plan_ in unfinished(requests_done(root, home)):  # finished first, whatever this start asks
+        for plan_ in unfinished(request_steps(root, home)):  # finished first, whatever this start asks
             print(json.dumps(self_service(root, home, plan_["action"], plan_["request"])))
         action, request = os.environ.get(ACTION_ENV), os.environ.get(REQUEST_ENV)
         if action and request:
