@@ -7,8 +7,10 @@ Who uses what (uids as the cluster runs them):
 - home/          the kubelet (root) makes each user's sub-path; the home-restore init container of the user's
                  own pod (NOTEBOOK_UID, group USERS_GID) moves an archived home back into it; the usage
                  exporter reads it (root, read-only mount: the kubelet cannot make a sub-path there);
-- archive/       the report job (root) moves inactive homes in; the restore init container moves them back
-                 (it needs to search archive/ and to write archive/<home>/, hence the group);
+- archive/       the report job (root) moves inactive homes in; the restore init container moves them back,
+                 and carries out the user's own requests (moves the home in or out, records each in
+                 archive/<home>/self-service.jsonl): it needs to search archive/ and to write
+                 archive/<home>/, hence the group;
 - admin/reports/ the report job only (root); admins read it from a root shell;
 - admin/notices/ the report job writes the soft-limit notices there; the hub (uid 1000) mounts only this
                  directory, read-only (a sub-path mount needs no search right on admin/);
