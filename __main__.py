@@ -20,6 +20,7 @@ from components.scratch import Scratch, ScratchArgs
 from components.storage import SharedStorage, SharedStorageArgs
 from components.tags import cost_tags
 from stackconfig import loader
+from stackconfig.access import group_folders
 
 config, secrets = loader.load()
 stack = pulumi.get_stack()
@@ -72,6 +73,7 @@ storage = SharedStorage(
         config.hub.pod_security_level,
         nodes,
         efs_addon_version=config.cluster.addon_versions["aws-efs-csi-driver"],
+        group_folders=group_folders(config.hub),
     ),
     on_cluster,
 )

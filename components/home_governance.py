@@ -51,6 +51,8 @@ CORE = {"hub.jupyter.org/node-purpose": "core"}
 HUB_NOTICES = "/srv/home-notices"
 # The notebook's uid and the users' group (values/efs_layout.py gives them the rights the restore needs).
 NOTEBOOK_UID, USERS_GID = 1000, 100
+# The first init container of every user pod: the restore, and the user's own home actions the hub passes it.
+RESTORE_CONTAINER = "home-restore"
 
 
 @dataclass(frozen=True)
@@ -251,10 +253,13 @@ class HomeGovernance(pulumi.ComponentResource):
 
     def _hub(self, hub: HubConfig, claim: pulumi.Input[str], token: pulumi.Input[str], rules: str) -> dict[str, Any]:
         """The hub mounts only admin/notices (read-only), the policy and the spawn template; its extraConfig
-        installs the soft-limit notice. No home is reachable from the hub."""
+        installs the soft-limit notice and what the spawn form's home choices say of the archives. No home
+        is reachable from the hub."""
         return {
             "hub": {
                 "services": {SERVICE: {"apiToken": token}},
+                # The spawn form's home choices, carried out by this init container (values/jupyterhub_access.py).
+                "config": {"DandiKubeSpawner": {"home_init_container": RESTORE_CONTAINER}},
                 "loadRoles": {SERVICE: {"scopes": REPORT_SCOPES, "services": [SERVICE]}},
                 "extraVolumes": [{"name": "notices", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
                 "extraVolumeMounts": [
@@ -277,12 +282,14 @@ class HomeGovernance(pulumi.ComponentResource):
 def restore_init_container(hub: HubConfig) -> dict[str, Any]:
     """Moves a returning user's newest archive back to home/<home> before any container mounts the home (the
     kubelet makes a sub-path only when the container that mounts it starts: kubernetes/kubernetes
-    pkg/kubelet/kubelet_pods.go, makeMounts). It runs our script, not the user's code, as the notebook's uid
-    in the users' group, unprivileged; KubeSpawner expands the home's name in its arguments. The whole file
-    system is mounted because a rename cannot cross two mounts (rename(2), EXDEV)."""
+    pkg/kubelet/kubelet_pods.go, makeMounts), or carries out the user's own request from the spawn form,
+    which the hub adds to this container's environment (values/jupyterhub_access.py). It runs our script,
+    not the user's code, as the notebook's uid in the users' group, unprivileged; KubeSpawner expands the
+    home's name in its arguments. The whole file system is mounted because a rename cannot cross two mounts
+    (rename(2), EXDEV)."""
     home = hub.home_sub_path.split("/", 1)[1]  # home/{safe_username} -> {safe_username}
     return {
-        "name": "home-restore",
+        "name": RESTORE_CONTAINER,
         "image": PYTHON,
         "command": ["python", "/opt/home-governance/home_governance.py", "restore", "/efs", home],
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],

@@ -99,6 +99,7 @@ def computed_values(
     hub_config["DandiKubeSpawner"] = {
         "profile_groups": access.profile_groups(hub, support.today()),
         "group_caps": access.group_caps(hub),
+        "group_folders": {name: folder.gid for name, folder in access.group_folders(hub).items()},
     }
     # The spawn page says how long a server may run at most (values/templates/spawn.html).
     template_vars = {"server_max_age": server_age_text(hub.culling.max_age)}

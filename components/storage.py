@@ -4,8 +4,9 @@ and the Kubernetes objects that hand it to the hub. The file system outlives `pu
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
@@ -15,6 +16,7 @@ import pulumi_kubernetes as k8s
 from components.helm_values import VALUES_DIR
 from components.images import PYTHON
 from components.irsa import addon_with_role
+from stackconfig.access import GroupFolderConfig
 from stackconfig.storage import StorageConfig
 
 EFS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
@@ -24,8 +26,10 @@ PERSISTENT_VOLUME = "efs-pv"
 CLAIM = "efs-claim"
 # EFS grows as needed; Kubernetes still wants a number on the volume and the claim.
 NOMINAL_SIZE = "5Gi"
-# The top-level directories, owners and modes (home/, archive/, admin/, shared/, readonly/).
+# The top-level directories, owners and modes (home/, archive/, admin/, groups/, shared/, readonly/).
 LAYOUT_SCRIPT = VALUES_DIR / "efs_layout.py"
+# The group folders the layout makes under groups/, as the script reads them.
+FOLDERS_FILE = "group_folders.json"
 CORE = {"hub.jupyter.org/node-purpose": "core"}
 
 
@@ -45,6 +49,8 @@ class SharedStorageArgs:
     nodes: Sequence[pulumi.Resource]
     # The EFS CSI add-on's version for the cluster's Kubernetes minor.
     efs_addon_version: str
+    # The groups' folders (hub.groups.<group>.folder), made under groups/ by the layout Job.
+    group_folders: Mapping[str, GroupFolderConfig] = field(default_factory=dict)
 
 
 class SharedStorage(pulumi.ComponentResource):
@@ -183,7 +189,7 @@ class SharedStorage(pulumi.ComponentResource):
         )
         self.namespace_name = self.namespace.metadata.name
         self.claim_name = claim.metadata.name
-        self.layout = _layout_job(name, self.namespace_name, self.claim_name, self)
+        self.layout = _layout_job(name, self.namespace_name, self.claim_name, args.group_folders, self)
         if args.config.introspection_pod:
             _introspection_pod(name, self.namespace_name, self.claim_name, self, self.layout)
 
@@ -203,22 +209,30 @@ def _lifecycle(
 
 
 def _layout_job(
-    name: str, namespace: pulumi.Input[str], claim: pulumi.Input[str], parent: pulumi.Resource
+    name: str,
+    namespace: pulumi.Input[str],
+    claim: pulumi.Input[str],
+    folders: Mapping[str, GroupFolderConfig],
+    parent: pulumi.Resource,
 ) -> k8s.batch.v1.Job:
-    """A Job (root, on a core node) that makes values/efs_layout.py's directories; Pulumi waits for it to
-    complete. The script's digest is on the pod template, so a changed layout replaces the Job and runs again;
-    the Job is named by Pulumi, so the new one can start before the old one is deleted."""
+    """A Job (root, on a core node) that makes values/efs_layout.py's directories and the group folders; Pulumi
+    waits for it to complete. The digest of both is on the pod template, so a changed layout or folder replaces
+    the Job and runs again; the Job is named by Pulumi, so the new one can start before the old one is deleted."""
     script = LAYOUT_SCRIPT.read_text()
+    folders_json = json.dumps(
+        {group: folder.model_dump(by_alias=True) for group, folder in sorted(folders.items())}, sort_keys=True
+    )
     scripts = k8s.core.v1.ConfigMap(
         f"{name}-layout-script",
         metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
-        data={"efs_layout.py": script},
+        data={"efs_layout.py": script, FOLDERS_FILE: folders_json},
         opts=pulumi.ResourceOptions(parent=parent),
     )
+    digest = hashlib.sha256((script + folders_json).encode()).hexdigest()
     spec: dict[str, Any] = {
         "backoffLimit": 3,
         "template": {
-            "metadata": {"annotations": {"dandihub/layout-sha256": hashlib.sha256(script.encode()).hexdigest()}},
+            "metadata": {"annotations": {"dandihub/layout-sha256": digest}},
             "spec": {
                 "restartPolicy": "Never",
                 "nodeSelector": CORE,
@@ -228,7 +242,7 @@ def _layout_job(
                         "image": PYTHON,
                         # Root: it sets owners. It makes directories and never removes or moves anything.
                         "securityContext": {"runAsUser": 0},
-                        "command": ["python", "/opt/layout/efs_layout.py", "/efs"],
+                        "command": ["python", "/opt/layout/efs_layout.py", "/efs", f"/opt/layout/{FOLDERS_FILE}"],
                         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
                         "volumeMounts": [
                             {"name": "efs", "mountPath": "/efs"},

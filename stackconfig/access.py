@@ -1,5 +1,5 @@
 """Who may use what: JupyterHub groups from config (and the archive groups the login gate fills), the
-profiles each group may use, and caps per group and profile."""
+profiles each group may use, caps per group and profile, and the groups' folders on the shared file system."""
 
 from __future__ import annotations
 
@@ -25,6 +25,28 @@ def archive_group(archive_name: str) -> str:
     return f"{ARCHIVE_GROUP_PREFIX}{archive_name}"
 
 
+# Group folders' gids: above the system range (below 1000), the users' group (100) and the notebook's and hub's
+# own ids (1000), below the ranges Debian reserves (60000 and up; 65534 is nogroup).
+FOLDER_GIDS = (2000, 59999)
+# NFS's AUTH_SYS credential carries at most 16 supplementary gids (RFC 5531, authsys_parms; the Linux client
+# sends the first 16 of the process's sorted groups, net/sunrpc/auth_unix.c, and drops the rest). A server's
+# process has the users' group (fsGid 100) besides its folders' gids.
+MAX_FOLDER_GROUPS = 15
+
+
+class GroupFolderConfig(ConfigModel):
+    """The group's folder, groups/<group>/ on the shared file system: its members write it (every server runs
+    as uid 1000, so only this group id tells members apart); others see it read-only, or not at all."""
+
+    gid: Annotated[int, Field(ge=FOLDER_GIDS[0], le=FOLDER_GIDS[1])] = Field(
+        description=f"The folder's Unix group id, {FOLDER_GIDS[0]}-{FOLDER_GIDS[1]}, one per group; never reuse "
+        "one (files keep it)."
+    )
+    visible_to_all: bool = Field(
+        description="true: every user reads it (at /groups/<group>, read-only); false: only members see inside."
+    )
+
+
 class GroupConfig(ConfigModel):
     """A JupyterHub group. Config adds its members at each hub start (JupyterHub's load_groups only adds:
     jupyterhub/jupyterhub@97b3154 (5.5.0): jupyterhub/app.py init_groups); admins may add and remove
@@ -36,6 +58,9 @@ class GroupConfig(ConfigModel):
     )
     home_limits: LimitsOverride | None = Field(
         None, description="Home limits of the group's members (a member of several gets the most generous)."
+    )
+    folder: GroupFolderConfig | None = Field(
+        None, description="A folder its members write, at /groups/<group> in their servers. Default none."
     )
 
     @field_validator("members")
@@ -83,6 +108,36 @@ def profile_groups(hub: HubConfig, day: datetime.date) -> dict[str, list[str]]:
 def load_groups(hub: HubConfig) -> dict[str, dict[str, list[str]]]:
     """JupyterHub's load_groups: every group config names, archive groups included, with its members."""
     return {name: {"users": list(hub.groups[name].members) if name in hub.groups else []} for name in known_groups(hub)}
+
+
+def group_folders(hub: HubConfig) -> dict[str, GroupFolderConfig]:
+    """The groups with a folder, by name."""
+    return {name: group.folder for name, group in hub.groups.items() if group.folder is not None}
+
+
+def folder_problems(hub: HubConfig) -> list[tuple[str, str]]:
+    """A gid used twice, and a member in more folder groups than NFS carries gids for."""
+    problems = []
+    owners: dict[int, str] = {}
+    for name, folder in group_folders(hub).items():
+        if folder.gid in owners:
+            taken = f"{folder.gid} is group {owners[folder.gid]}'s gid already"
+            problems.append((f"hub.groups.{name}.folder.gid", taken))
+        owners.setdefault(folder.gid, name)
+    memberships: dict[str, list[str]] = {}
+    for name in group_folders(hub):
+        for login in hub.groups[name].members:
+            memberships.setdefault(login.lower(), []).append(name)
+    for login, names in memberships.items():
+        if len(names) > MAX_FOLDER_GROUPS:
+            problems.append(
+                (
+                    f"hub.groups.{names[MAX_FOLDER_GROUPS]}.members",
+                    f"{login} would be in {len(names)} groups with folders ({', '.join(names)}); NFS carries at "
+                    f"most {MAX_FOLDER_GROUPS} folder gids per server",
+                )
+            )
+    return problems
 
 
 def group_caps(hub: HubConfig) -> dict[str, dict[str, int]]:
@@ -135,4 +190,4 @@ def access_problems(hub: HubConfig) -> list[tuple[str, str]]:
                         "a cap on it would never apply",
                     )
                 )
-    return problems
+    return problems + folder_problems(hub)

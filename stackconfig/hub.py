@@ -80,7 +80,7 @@ class HubConfig(ConfigModel):
     )
     events: list[EventConfig] = Field([], description="Workshops: warm seats of a profile between two dates.")
     groups: dict[DnsLabel, GroupConfig] = Field(
-        {}, description="JupyterHub groups: members added at each hub start, and caps per profile."
+        {}, description="JupyterHub groups: members added at each hub start, caps per profile, a shared folder."
     )
     banner: str = Field(
         "",

@@ -39,15 +39,16 @@ def python_for(uid: int, gid: int) -> str:
 
 
 def run_as(
-    uid: int, gid: int, argv: Sequence[str], cwd: Path | None = None, python: bool = True
+    uid: int, gid: int, argv: Sequence[str], cwd: Path | None = None, python: bool = True, groups: Sequence[int] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """`argv` (a Python script and its arguments, or a whole command with `python=False`) as uid:gid with no
-    other groups. `cwd` is entered before the drop, as a mount point is: its ancestors need not be searchable."""
+    """`argv` (a Python script and its arguments, or a whole command with `python=False`) as uid:gid with only
+    `groups` as supplementary groups (a pod's supplementalGroups). `cwd` is entered before the drop, as a mount
+    point is: its ancestors need not be searchable."""
     needs_root()
     command = [python_for(uid, gid), *argv] if python else list(argv)
     return subprocess.run(
-        command, cwd=cwd, user=uid, group=gid, extra_groups=[], capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        command, cwd=cwd, user=uid, group=gid, extra_groups=list(groups), capture_output=True, text=True,
+        timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
     )  # fmt: skip
 
 

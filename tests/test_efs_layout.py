@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterator
@@ -41,10 +42,10 @@ def test_a_new_file_system_gets_every_directory_with_its_owner_once(efs: Path) -
     made = layout.make(efs)
     assert owners(efs) == {
         "home": (0, 100, "0o775"), "archive": (0, 100, "0o770"), "admin": (0, 0, "0o700"),
-        "admin/reports": (0, 0, "0o700"), "admin/notices": (0, 0, "0o755"), "shared": (1000, 100, "0o775"),
-        "readonly": (0, 0, "0o555"),
+        "admin/reports": (0, 0, "0o700"), "admin/notices": (0, 0, "0o755"), "groups": (0, 0, "0o755"),
+        "shared": (0, 100, "0o755"), "readonly": (0, 0, "0o555"),
     }  # fmt: skip
-    assert sum(line.endswith(": made") for line in made) == 7
+    assert sum(line.endswith(": made") for line in made) == 8
     assert layout.make(efs) == [], "a second run changes nothing"
 
 
@@ -73,26 +74,30 @@ def test_a_file_or_link_in_the_way_stops_the_job_before_any_change(efs: Path) ->
 
 
 def test_each_reader_and_writer_can_do_its_job_as_its_uid(efs: Path) -> None:
-    """From inside their mounts (a sub-path mount needs no search right on its parents): users write shared/
-    and only read readonly/; the hub reads admin/notices/ and cannot list admin/reports/ (the report job and
-    the exporter are root; the restore is tested in tests/test_home_governance.py)."""
+    """From inside their mounts (a sub-path mount needs no search right on its parents): users only read
+    shared/ and readonly/ (mounted read-only too; group folders: tests/test_group_folders.py); the hub reads
+    admin/notices/ and cannot list admin/reports/ (the report job and the exporter are root; the restore is
+    tested in tests/test_home_governance.py)."""
     layout.make(efs)
     write = ["-c", "open('probe', 'w').write('x')"]
     listing = ["-c", "import os; print(os.listdir('.'))"]
-    assert run_as(*NOTEBOOK, write, cwd=efs / "shared").returncode == 0
-    refused = run_as(*NOTEBOOK, write, cwd=efs / "readonly")
-    assert refused.returncode != 0 and "PermissionError" in refused.stderr
+    for read_only in ("shared", "readonly"):
+        assert run_as(*NOTEBOOK, listing, cwd=efs / read_only).returncode == 0
+        refused = run_as(*NOTEBOOK, write, cwd=efs / read_only)
+        assert refused.returncode != 0 and "PermissionError" in refused.stderr
     assert run_as(*HUB, listing, cwd=efs / "admin" / "notices").returncode == 0
     assert "PermissionError" in run_as(*HUB, listing, cwd=efs / "admin" / "reports").stderr
     assert "PermissionError" in run_as(*NOTEBOOK, ["-c", "import os; os.listdir('admin')"], cwd=efs).stderr
 
 
-def test_the_layout_owners_are_the_notebooks_and_agree_with_the_nfs_fixer() -> None:
+def test_the_layout_owners_are_the_notebooks_and_the_nfs_fixer_touches_only_the_home() -> None:
+    """The root init container of every user pod changes the home's owner and mode, nothing the layout Job
+    sets: the program gives it the home at /nfs (tests/test_jupyterhub.py), the YAML nothing else."""
     singleuser = yaml.safe_load((ROOT / "values" / "jupyterhub.yaml").read_text())["singleuser"]
     assert (singleuser["uid"], singleuser["fsGid"]) == (layout.NOTEBOOK_UID, layout.USERS_GID) == NOTEBOOK
-    fixer = next(c for c in singleuser["initContainers"] if c["name"] == "nfs-fixer")["command"][-1]
-    assert "chmod 0775 /nfs /shared" in fixer and layout.LAYOUT["shared"] == (1000, 100, 0o775)
-    assert "chmod 0555 /readonly" in fixer and layout.LAYOUT["readonly"][2] == 0o555
+    fixer = next(c for c in singleuser["initContainers"] if c["name"] == "nfs-fixer")
+    assert fixer["volumeMounts"] == []
+    assert re.findall(r"/\w+", fixer["command"][-1]) == ["/nfs", "/nfs"]
 
 
 # The deployed pieces -------------------------------------------------------------------------------------
@@ -102,17 +107,18 @@ def test_a_root_job_on_a_core_node_makes_the_layout_and_reruns_when_it_changes(p
     job = plan.one("kubernetes:batch/v1:Job", "storage-layout")
     assert "name" not in job.inputs["metadata"], "Pulumi names it, so a replacement can start before the old goes"
     template = job.inputs["spec"]["template"]
-    digest = hashlib.sha256(SCRIPT.read_bytes()).hexdigest()
+    script = plan.one("kubernetes:core/v1:ConfigMap", "storage-layout-script").inputs["data"]
+    assert script == {"efs_layout.py": SCRIPT.read_text(), "group_folders.json": "{}"}, "no folders on the stacks"
+    digest = hashlib.sha256((SCRIPT.read_text() + "{}").encode()).hexdigest()
     assert template["metadata"]["annotations"]["dandihub/layout-sha256"] == digest
     spec = template["spec"]
     (container,) = spec["containers"]
+    assert container["command"] == ["python", "/opt/layout/efs_layout.py", "/efs", "/opt/layout/group_folders.json"]
     assert container["securityContext"] == {"runAsUser": 0}
     assert container["volumeMounts"][0] == {"name": "efs", "mountPath": "/efs"}, "the root, no sub-path"
     assert spec["volumes"][0]["persistentVolumeClaim"] == {"claimName": "efs-claim"}
     assert spec["nodeSelector"] == {"hub.jupyter.org/node-purpose": "core"}
     assert baseline_violations(spec) == []
-    script = plan.one("kubernetes:core/v1:ConfigMap", "storage-layout-script").inputs["data"]
-    assert script == {"efs_layout.py": SCRIPT.read_text()}
 
 
 def test_everything_that_mounts_the_file_system_waits_for_the_layout(plan: Plan) -> None:

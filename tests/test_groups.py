@@ -200,23 +200,24 @@ def offered(hub: Hub, login: str) -> list[str]:
     return [slug for slug in ("tiny", "base", "workshop", "gpu") if f'value="{slug}"' in page]
 
 
-def spawn(hub: Hub, login: str, profile: str | None) -> dict[str, Any]:
-    """A spawn as the hub's form POST makes it: the form data through the spawner's options_from_form, then
-    JupyterHub's User.spawn. Returns the pod KubeSpawner built."""
+def spawn(hub: Hub, login: str, profile: str | None, more: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """A spawn as the hub's form POST makes it: the form data (the profile, and `more` fields) through the
+    spawner's options_from_form, then JupyterHub's User.spawn. Returns the pod KubeSpawner built."""
     user = hub.user(login)
     with cluster_stands_in() as pods:
-        options = user.spawner.run_options_from_form({"profile": [profile]} if profile else {})
+        options = user.spawner.run_options_from_form({**({"profile": [profile]} if profile else {}), **(more or {})})
         asyncio.run(user.spawn("", options=options))
     assert user.spawner.ready
     ((built,),) = [[p["pod"] for p in pods]]
     return dict(built.to_dict())
 
 
-def refusal(hub: Hub, login: str, profile: str) -> str:
+def refusal(hub: Hub, login: str, profile: str, more: dict[str, list[str]] | None = None) -> str:
     """The message JupyterHub shows for a refused spawn (the form's error, or the progress page's)."""
     user = hub.user(login)
     with cluster_stands_in(), pytest.raises(Exception) as refused:
-        asyncio.run(user.spawn("", options=user.spawner.run_options_from_form({"profile": [profile]})))
+        options = user.spawner.run_options_from_form({"profile": [profile], **(more or {})})
+        asyncio.run(user.spawn("", options=options))
     assert not user.spawner.active, "a refused server holds nothing"
     message, _ = format_exception(refused.value, only_jupyterhub=True)
     assert message, f"JupyterHub would show no message for {refused.value!r}"

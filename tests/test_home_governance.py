@@ -116,7 +116,7 @@ def test_growth_since_the_last_report_and_the_written_report(homes: Path) -> Non
 
 def test_archive_and_restore_round_trip_loses_no_byte(homes: Path) -> None:
     original = fingerprint(homes / "home" / "gone")
-    moved = hg.archive(homes, "gone", NOW.date())
+    moved = hg.archive(homes, "gone", NOW.date().isoformat())
     assert moved == {"home": "gone", "to": "archive/gone/2026-11-27", "bytes": 90, "files": 1}
     assert not (homes / "home" / "gone").exists()
     assert fingerprint(homes / "archive" / "gone" / "2026-11-27") == original
@@ -127,7 +127,7 @@ def test_archive_and_restore_round_trip_loses_no_byte(homes: Path) -> None:
 
 
 def test_restore_never_overwrites_a_home_with_files(homes: Path) -> None:
-    hg.archive(homes, "gone", NOW.date())
+    hg.archive(homes, "gone", NOW.date().isoformat())
     tree(homes, {"home/gone/new.txt": b"fresh"})
     assert hg.restore(homes, "gone") is None
     assert fingerprint(homes / "home" / "gone") == {"new.txt": hashlib.sha256(b"fresh").hexdigest()}
@@ -195,7 +195,7 @@ def restore_as_the_user(root: Path, home: str) -> Any:
 def test_the_users_own_pod_restores_an_archived_home_as_the_notebook_uid(efs: Path) -> None:
     fs = efs / "fs"
     original = fingerprint(fs / "home" / "gone")
-    hg.archive(fs, "gone", NOW.date())  # the report job, as root
+    hg.archive(fs, "gone", NOW.date().isoformat())  # the report job, as root
     done = restore_as_the_user(efs, "gone")
     assert done.returncode == 0, done.stderr
     assert "restored gone from" in done.stdout
@@ -207,7 +207,7 @@ def test_the_users_own_pod_restores_an_archived_home_as_the_notebook_uid(efs: Pa
 
 def test_the_restore_replaces_the_empty_directory_the_kubelet_made(efs: Path) -> None:
     fs = efs / "fs"
-    hg.archive(fs, "gone", NOW.date())
+    hg.archive(fs, "gone", NOW.date().isoformat())
     (fs / "home" / "gone").mkdir(mode=0o755)  # the kubelet (root) makes a sub-path with the volume root's mode
     done = restore_as_the_user(efs, "gone")
     assert done.returncode == 0, done.stderr
@@ -222,7 +222,7 @@ def test_a_first_login_restores_nothing_and_fails_nothing(efs: Path) -> None:
 def test_without_the_layout_the_users_restore_is_refused(efs: Path) -> None:
     """Teeth: home/ and archive/ as root left them before (kubelet and report job, root-owned 0755)."""
     fs = efs / "fs"
-    hg.archive(fs, "gone", NOW.date())
+    hg.archive(fs, "gone", NOW.date().isoformat())
     for path in (fs / "home", fs / "archive", fs / "archive" / "gone"):
         os.chown(path, 0, 0)
         path.chmod(0o755)
@@ -355,7 +355,7 @@ def test_efs_moves_untouched_files_to_archive_and_back() -> None:
 
 def test_an_admin_restores_a_home_by_hand(homes: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original = fingerprint(homes / "home" / "gone")
-    hg.archive(homes, "gone", NOW.date())
+    hg.archive(homes, "gone", NOW.date().isoformat())
     assert hg.main(["restore", str(homes), "gone"]) == 0
     assert fingerprint(homes / "home" / "gone") == original
     assert "restored gone from" in capsys.readouterr().out

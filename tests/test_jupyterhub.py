@@ -214,7 +214,8 @@ def test_homes_and_shares_on_the_efs_claim(plan: Plan) -> None:
     assert storage["static"] == {"pvcName": "efs-claim", "subPath": "home/{safe_username}"}
     assert storage["homeMountPath"] == "/home/jovyan"
     mounts = {m["mountPath"]: m for m in storage["extraVolumeMounts"]}
-    assert mounts["/shared"] == {"name": "home", "mountPath": "/shared", "subPath": "shared"}
+    assert mounts["/groups"] == {"name": "home", "mountPath": "/groups", "subPath": "groups", "readOnly": True}
+    assert mounts["/shared"] == {"name": "home", "mountPath": "/shared", "subPath": "shared", "readOnly": True}
     assert mounts["/readonly"] == {"name": "home", "mountPath": "/readonly", "subPath": "readonly", "readOnly": True}
     assert mounts["/dev/shm"]["name"] == "shm-volume"
     assert {"name": "shm-volume", "emptyDir": {"medium": "Memory"}} in storage["extraVolumes"]
@@ -224,12 +225,9 @@ def test_ownership_fixed_by_a_root_init_container_while_the_notebook_is_unprivil
     singleuser = values(plan)["singleuser"]
     _restore, fixer = singleuser["initContainers"]
     assert fixer["securityContext"] == {"runAsUser": 0}
-    assert "chown 1000:100 /nfs /shared" in fixer["command"][-1]
-    assert {m["mountPath"]: m["subPath"] for m in fixer["volumeMounts"]} == {
-        "/nfs": "home/{safe_username}",
-        "/shared": "shared",
-        "/readonly": "readonly",
-    }
+    # The home only: the layout Job sets the rest.
+    assert fixer["command"][-1] == "chmod 0775 /nfs && chown 1000:100 /nfs"
+    assert {m["mountPath"]: m["subPath"] for m in fixer["volumeMounts"]} == {"/nfs": "home/{safe_username}"}
     assert (singleuser["uid"], singleuser["fsGid"]) == (1000, 100)
     assert "allowPrivilegeEscalation" not in singleuser
     assert "container_security_context" not in values(plan)["hub"]["config"].get("KubeSpawner", {})

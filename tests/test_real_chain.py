@@ -250,12 +250,14 @@ def home_mismatch(pod: dict[str, Any], claim: str, expected: str) -> list[str]:
     mounts = {m["mountPath"]: m for m in notebook["volumeMounts"]}
     (fixer,) = [c for c in spec["initContainers"] if c["name"] == "nfs-fixer"]
     fixer_mounts = {m["mountPath"]: m for m in fixer["volumeMounts"]}
-    wanted = {"/home/jovyan": expected, "/shared": "shared", "/readonly": "readonly"}
+    wanted = {"/home/jovyan": expected, "/groups": "groups", "/shared": "shared", "/readonly": "readonly"}
     found = [
         f"{path}: {mounts.get(path)}"
         for path, sub in wanted.items()
         if path not in mounts or mounts[path].get("subPath") != sub or claims[mounts[path]["name"]] != claim
     ]
+    # Every user's files belong to the same uid: only a read-only mount keeps others' files safe.
+    found += [f"{path} is writable" for path in ("/groups", "/shared", "/readonly") if not mounts[path].get("readOnly")]
     if fixer_mounts["/nfs"]["subPath"] != mounts["/home/jovyan"]["subPath"]:
         found.append(f"the fixer prepares {fixer_mounts['/nfs']['subPath']}, the notebook mounts {expected}")
     # The archived home comes back first, as the notebook's uid, into the directory the notebook mounts.
