@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
@@ -37,6 +36,7 @@ from tests.as_uid import NOTEBOOK, run_as, world_reachable_dir
 from tests.charts import addon_manifests, of_kind, render
 from tests.conftest import ROOT, load_in_cluster_code
 from tests.hub_chain import load_hub_config
+from tests.kube_schema import validation_errors
 from tests.test_groups import GROUPS as ACCESS_GROUPS
 from tests.test_groups import Hub, grouped_plan, spawn, stop
 
@@ -205,7 +205,7 @@ def sent(hub: Hub, login: str) -> dict[str, Any]:
 
 def test_a_members_server_gets_its_groups_folders_read_write_and_their_gids(hub: Hub, foldered: Plan) -> None:
     pod = spawn(hub, "ann", None)
-    kubernetes_validate.validate(sent(hub, "ann"), foldered.config.cluster.kubernetes_version, strict=True)
+    assert validation_errors([sent(hub, "ann")], foldered.config.cluster.kubernetes_version) == []
     gids, mounts = folders_of(pod)
     assert gids == [LAB, PRIVATE] and pod["spec"]["security_context"]["fsGroup"] == 100
     assert {path: {k: m[k] for k in ("name", "sub_path", "read_only")} for path, m in mounts.items()} == {

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 from oauthenticator.github import GitHubOAuthenticator
 
@@ -27,6 +26,7 @@ from stackconfig.profiles import PROFILE_LABEL
 from tests.charts import Manifest, of_kind, pod_specs, render
 from tests.conftest import plan_with
 from tests.hub_chain import authenticator_class, load_hub_config, unrecognised_settings, user_pod
+from tests.kube_schema import validation_errors
 from tests.pod_security import baseline_violations
 from tests.scheduling import NodeGroup, landing_groups, limits, node_groups, requests, room_left
 
@@ -105,10 +105,19 @@ class Chain:
         return self._pods[choice]
 
 
+# Each variant's chain, made once per session: pytest sets a parametrized module fixture up again each time
+# the order of its tests comes back to a parameter, and a chain costs a program run and the charts' renders.
+CHAINS: dict[str, Chain] = {}
+
+
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    stack, changes = VARIANTS[request.param]
-    return Chain(request.param, plan_with(stack, set_=changes), tmp_path_factory.mktemp(request.param))
+    if request.param not in CHAINS:
+        stack, changes = VARIANTS[request.param]
+        # The committed stacks' plans are the session's (tests only read plans).
+        plan = plan_with(stack, set_=changes) if changes else request.getfixturevalue(stack)
+        CHAINS[request.param] = Chain(request.param, plan, tmp_path_factory.mktemp(request.param))
+    return CHAINS[request.param]
 
 
 def mirror_of(plan: Plan) -> str | None:
@@ -138,16 +147,6 @@ def program_objects(plan: Plan) -> list[Manifest]:
         group, version, kind = match.groups()
         objects.append({**r.inputs, "apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind})
     return objects
-
-
-def validation_errors(objects: list[Manifest], version: str) -> list[str]:
-    errors = []
-    for o in objects:
-        try:
-            kubernetes_validate.validate(o, version, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            errors.append(f"{o['kind']}/{o['metadata'].get('name')}: {error.message}")
-    return errors
 
 
 # Charts ------------------------------------------------------------------------------------------------
