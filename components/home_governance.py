@@ -1,8 +1,9 @@
 """Governing the home directories: the usage exporter for the dashboards, the weekly report (with DANDI's
 retention policy, off until asked for), the restore step of every user's pod (a returning user's archived
 home moved back before the server starts, as the notebook's uid) and the hub's side (a notice on the spawn
-page over the soft limit; the hub mounts only the notices, read-only). The code that touches files is
-`values/home_governance.py`; nothing here deletes a user's file."""
+page over the soft limit; the hub mounts only the notices, read-only). The code that moves files is
+`values/home_moves.py` (the report job is `values/home_governance.py`, the hub's side
+`values/home_notices.py`); nothing here deletes a user's file."""
 
 from __future__ import annotations
 
@@ -23,7 +24,11 @@ from stackconfig.home_limits import cleanup_profile, filled
 from stackconfig.hub import HubConfig
 from stackconfig.stack import StackConfig
 
+# The report job, the moves it and the users' pods make, and the hub's side; one ConfigMap holds all three,
+# so the job imports its neighbours.
 SCRIPT = VALUES_DIR / "home_governance.py"
+MOVES_SCRIPT = VALUES_DIR / "home_moves.py"
+NOTICES_SCRIPT = VALUES_DIR / "home_notices.py"
 SPAWN_TEMPLATE = VALUES_DIR / "templates" / "spawn.html"
 # The hub's rule for soft and hard limits, and the spawn page's part about them.
 LIMITS_SCRIPT = VALUES_DIR / "home_limits.py"
@@ -47,7 +52,7 @@ SERVICE = "home-report"
 # server's profile) and their groups.
 REPORT_SCOPES = ["list:users", "read:users:name", "read:users:activity", "read:servers", "read:users:groups"]
 CORE = {"hub.jupyter.org/node-purpose": "core"}
-# Where the hub mounts admin/notices (values/home_governance.py's HUB_NOTICES).
+# Where the hub mounts admin/notices (values/home_notices.py's HUB_NOTICES).
 HUB_NOTICES = "/srv/home-notices"
 # The notebook's uid and the users' group (values/efs_layout.py gives them the rights the restore needs).
 NOTEBOOK_UID, USERS_GID = 1000, 100
@@ -104,7 +109,7 @@ class HomeGovernance(pulumi.ComponentResource):
         scripts = k8s.core.v1.ConfigMap(
             f"{name}-scripts",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="home-governance", namespace=args.namespace),
-            data={"home_governance.py": SCRIPT.read_text(), "policy.json": rules},
+            data={**{s.name: s.read_text() for s in (SCRIPT, MOVES_SCRIPT, NOTICES_SCRIPT)}, "policy.json": rules},
             opts=child,
         )
         token = random.RandomPassword(f"{name}-report-token", length=48, special=False, opts=child)
@@ -274,7 +279,7 @@ class HomeGovernance(pulumi.ComponentResource):
                                        "stringData": SPAWN_TEMPLATE.read_text()},
                 },
                 "templatePaths": ["/usr/local/share/jupyterhub/dandi-templates"],
-                "extraConfig": {"home-governance": SCRIPT.read_text()},
+                "extraConfig": {"home-governance": NOTICES_SCRIPT.read_text()},
             }
         }  # fmt: skip
 
@@ -291,7 +296,7 @@ def restore_init_container(hub: HubConfig) -> dict[str, Any]:
     return {
         "name": RESTORE_CONTAINER,
         "image": PYTHON,
-        "command": ["python", "/opt/home-governance/home_governance.py", "restore", "/efs", home],
+        "command": ["python", f"/opt/home-governance/{MOVES_SCRIPT.name}", "restore", "/efs", home],
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
         "securityContext": {
             "runAsUser": NOTEBOOK_UID,

@@ -100,7 +100,10 @@ def stack_config(plan: Plan) -> dict[str, Any]:
 
 
 def load_in_cluster_code(path: Path) -> ModuleType:
-    """A file that runs inside the cluster (values/), loaded as a module of its own name for its tests."""
+    """A file that runs inside the cluster (values/), loaded as a module of its own name for its tests; its
+    folder is on the import path, as the folder it runs from is in the cluster (it may import a neighbour)."""
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

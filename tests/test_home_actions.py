@@ -28,7 +28,7 @@ from tests.charts import render
 from tests.conftest import ROOT, load_in_cluster_code
 from tests.hub_chain import load_hub_config
 from tests.test_groups import Hub, cluster_stands_in, form, refusal, spawn, stop
-from tests.test_home_governance import NOW, efs, fingerprint, hg, restore_as_the_user, tree, user
+from tests.test_home_governance import NOW, efs, fingerprint, hg, moves, notices, restore_as_the_user, tree, user
 
 __all__ = ["efs"]  # the fixture: a file system root laid out as the real one, with home/gone (1000:100)
 
@@ -39,9 +39,9 @@ def as_the_pod(root: Path, home: str, env: dict[str, str], command: list[str] | 
     """The home-restore init container: its command (by default components/home_governance.py's), with the
     environment the hub gives it, as its uid and group; /efs and /opt/home-governance are where the pod
     mounts them."""
-    argv = command or ["python", "/opt/home-governance/home_governance.py", "restore", "/efs", home]
+    argv = command or ["python", "/opt/home-governance/home_moves.py", "restore", "/efs", home]
     mounted = {"python": python_for(*NOTEBOOK), "/efs": str(root / "fs"),
-               "/opt/home-governance/home_governance.py": str(root / "opt" / "home_governance.py")}  # fmt: skip
+               "/opt/home-governance/home_moves.py": str(root / "opt" / "home_moves.py")}  # fmt: skip
     return run_as(*NOTEBOOK, ["/usr/bin/env", *(f"{k}={v}" for k, v in env.items()),
                               *(mounted.get(arg, arg) for arg in argv)], python=False)  # fmt: skip
 
@@ -82,13 +82,13 @@ def test_archive_and_start_fresh_then_bring_it_back_byte_for_byte(efs: Path) -> 
     assert (back["archived"], back["brought_back"]) == (None, f"archive/gone/{R1}-self"), "an empty home: no swap"
     assert fingerprint(fs / "home" / "gone") == original
     assert (fs / "home" / "gone").stat().st_uid == NOTEBOOK[0]
-    assert hg.snapshots(fs, "gone") == []
+    assert moves.snapshots(fs, "gone") == []
 
 
 def test_bringing_back_swaps_with_the_files_the_home_has_now(efs: Path) -> None:
     fs = efs / "fs"
     old = fingerprint(fs / "home" / "gone")
-    hg.archive(fs, "gone", "2026-11-23")  # retention, as root
+    moves.archive(fs, "gone", "2026-11-23")  # retention, as root
     users_files(fs, "gone", {"fresh.ipynb": b"{}", "results/fig.png": b"\x89PNG" * 100})
     fresh = fingerprint(fs / "home" / "gone")
     done = request(efs, "gone", "restore", R2)
@@ -98,21 +98,21 @@ def test_bringing_back_swaps_with_the_files_the_home_has_now(efs: Path) -> None:
     request(efs, "gone", "restore", R3)  # and back again: the newest archive is the one just set aside
     assert fingerprint(fs / "home" / "gone") == fresh
     assert fingerprint(fs / "archive" / "gone" / f"{R3}-self") == old
-    assert [s.name for s in hg.snapshots(fs, "gone")] == [f"{R3}-self"]
+    assert [s.name for s in moves.snapshots(fs, "gone")] == [f"{R3}-self"]
 
 
 def test_a_request_runs_once_however_often_the_init_containers_run(efs: Path) -> None:
     """A recreated pod sandbox runs the init containers again with the same environment: the swap must not
     swap back."""
     fs = efs / "fs"
-    hg.archive(fs, "gone", "2026-11-23")
+    moves.archive(fs, "gone", "2026-11-23")
     users_files(fs, "gone", {"fresh.txt": b"f"})
     first = request(efs, "gone", "restore", R2)
     after = fingerprint(fs)
     second = request(efs, "gone", "restore", R2)
     assert second == {**first, "again": True}
     assert fingerprint(fs) == after
-    steps = hg.request_steps(fs, "gone")
+    steps = moves.request_steps(fs, "gone")
     assert [(s["request"], s["step"]) for s in steps] == [(R2, "planned"), (R2, "done")]
 
 
@@ -133,10 +133,10 @@ def test_a_request_stopped_half_way_is_finished_by_the_next_start(efs: Path) -> 
     records it done."""
     fs = efs / "fs"
     old = fingerprint(fs / "home" / "gone")
-    hg.archive(fs, "gone", "2026-11-23")
+    moves.archive(fs, "gone", "2026-11-23")
     users_files(fs, "gone", {"fresh.txt": b"f"})
     (efs / "opt" / "half.py").write_text(RUN_HALF)
-    half = run_as(*NOTEBOOK, [str(efs / "opt" / "half.py"), str(efs / "opt" / "home_governance.py"), str(fs), R2])
+    half = run_as(*NOTEBOOK, [str(efs / "opt" / "half.py"), str(efs / "opt" / "home_moves.py"), str(fs), R2])
     assert half.returncode == 0 and not (fs / "home" / "gone").exists(), half.stderr
     ran = as_the_pod(efs, "gone", {})
     assert ran.returncode == 0, ran.stderr
@@ -162,12 +162,12 @@ def test_snapshot_names_say_who_made_them_and_sort_by_time(tmp_path: Path) -> No
     for name in names:
         (tmp_path / "archive" / "gone" / name).mkdir(parents=True)
     (tmp_path / "archive" / "gone" / "2026-11-30").write_text("a file, not a snapshot")
-    found = [s.name for s in hg.snapshots(tmp_path, "gone")]
+    found = [s.name for s in moves.snapshots(tmp_path, "gone")]
     assert found == ["2026-11-23", "2026-11-27", "2026-11-27T050000Z-self", "2026-12-01T093000Z-self"]
-    assert [hg.made_by(n) for n in found] == ["retention", "retention", "self", "self"]
-    assert hg.restore(tmp_path, "gone") is None, "the newest is the user's own: it stays archived"
+    assert [moves.made_by(n) for n in found] == ["retention", "retention", "self", "self"]
+    assert moves.restore(tmp_path, "gone") is None, "the newest is the user's own: it stays archived"
     (tmp_path / "archive" / "gone" / "2026-12-07").mkdir()
-    assert hg.restore(tmp_path, "gone") == tmp_path / "archive" / "gone" / "2026-12-07", "retention's comes back"
+    assert moves.restore(tmp_path, "gone") == tmp_path / "archive" / "gone" / "2026-12-07", "retention's comes back"
 
 
 # The admin report --------------------------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def test_snapshot_names_say_who_made_them_and_sort_by_time(tmp_path: Path) -> No
 
 def test_the_report_shows_each_homes_archives_and_the_requests(efs: Path) -> None:
     fs = efs / "fs"
-    hg.archive(fs, "gone", "2026-11-23")
+    moves.archive(fs, "gone", "2026-11-23")
     users_files(fs, "gone", {"fresh.txt": b"f" * 10})
     request(efs, "gone", "restore", R2)  # the retention snapshot back, the fresh home set aside
     request(efs, "gone", "archive", R3)  # and that one too
@@ -194,17 +194,17 @@ def test_the_report_shows_each_homes_archives_and_the_requests(efs: Path) -> Non
     read = run_as(*HUB, ["-c", "print(open('archives.json').read())"], cwd=fs / "admin" / "notices")
     assert read.returncode == 0, read.stderr
     assert json.loads(read.stdout)["archives"] == {"gone": {"count": 2, "newest": f"{R3}-self", "by": "self"}}
-    assert hg.archives_notice(fs / "admin" / "notices", "gone") == {
+    assert notices.archives_notice(fs / "admin" / "notices", "gone") == {
         "count": 2, "newest": f"{R3}-self", "by": "self", "as_of": "2026-11-27"}  # fmt: skip
-    assert hg.archives_notice(fs / "admin" / "notices", "newcomer") is None
+    assert notices.archives_notice(fs / "admin" / "notices", "newcomer") is None
 
 
 def test_an_unfinished_request_is_in_the_report(efs: Path) -> None:
     fs = efs / "fs"
     (efs / "opt" / "half.py").write_text(RUN_HALF)
-    hg.archive(fs, "gone", "2026-11-23")
+    moves.archive(fs, "gone", "2026-11-23")
     users_files(fs, "gone", {"fresh.txt": b"f"})
-    run_as(*NOTEBOOK, [str(efs / "opt" / "half.py"), str(efs / "opt" / "home_governance.py"), str(fs), R2])
+    run_as(*NOTEBOOK, [str(efs / "opt" / "half.py"), str(efs / "opt" / "home_moves.py"), str(fs), R2])
     markdown = hg.write(fs, hg.report(fs, [], hg.Policy(), NOW)).with_suffix(".md").read_text()
     assert f"| {R2} | gone | restore |  |  | unfinished (planned to bring back 2026-11-23)" in markdown
 
@@ -238,7 +238,7 @@ def test_the_spawn_form_offers_the_home_choices_and_what_the_report_knew(hub: Hu
     assert choices == [("keep", " checked"), ("archive", ""), ("restore", "")], "keeping is the default"
     assert "type your login (<code>hana</code>)" in page and 'name="home-confirm"' in page
     assert "The weekly report lists no archive of your home" in page
-    # What the report left in the notices, as the hub's extraConfig reads it (values/home_governance.py).
+    # What the report left in the notices, as the hub's extraConfig reads it (values/home_notices.py).
     hg.write(
         tmp_path,
         {
@@ -253,7 +253,7 @@ def test_the_spawn_form_offers_the_home_choices_and_what_the_report_knew(hub: Hu
         },
     )
     config = Config()
-    hg.configure_hub(config, tmp_path / "admin" / "notices", "home/{safe_username}", hg.Policy())
+    notices.configure_hub(config, tmp_path / "admin" / "notices", "home/{safe_username}", hg.Policy().soft_limit_gib)
     hub.user("hana").spawner.home_archives_of = config.DandiKubeSpawner.home_archives_of
     page = form(hub, "hana")
     assert "The report of 2026-11-27 lists 1 archive(s) of your home, the newest <code>2026-11-23</code>" in page
@@ -273,7 +273,7 @@ def test_a_missing_or_wrong_confirmation_is_refused(hub: Hub) -> None:
 def test_the_pod_carries_the_confirmed_action_to_the_restore_init_container(hub: Hub, efs: Path) -> None:
     pod = spawn(hub, "gone", None, confirmed("archive", "gone"))
     env = {e["name"]: e["value"] for e in init_container(pod)["env"]}
-    requested = datetime.datetime.strptime(env["HOME_REQUEST"], hg.REQUEST_FORMAT).replace(tzinfo=datetime.UTC)
+    requested = datetime.datetime.strptime(env["HOME_REQUEST"], moves.REQUEST_FORMAT).replace(tzinfo=datetime.UTC)
     assert env["HOME_ACTION"] == "archive"
     assert datetime.timedelta(0) <= datetime.datetime.now(datetime.UTC) - requested < datetime.timedelta(minutes=1)
     spawner = hub.user("gone").spawner
@@ -292,7 +292,7 @@ def test_the_pod_carries_the_confirmed_action_to_the_restore_init_container(hub:
 def test_options_kept_from_an_earlier_start_never_act(hub: Hub) -> None:
     """A start with the options of an earlier one (JupyterHub reuses them for a REST API start without
     options) carries a confirmation made long ago: nothing is done, nothing refused."""
-    old = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=30)).strftime(hg.REQUEST_FORMAT)
+    old = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=30)).strftime(moves.REQUEST_FORMAT)
     user = hub.user("ivo")
     with cluster_stands_in() as pods:
         options = {"profile": "tiny", "home-action": "archive", "home-confirm": "ivo", "home-requested": old}
@@ -319,6 +319,6 @@ def test_a_home_another_server_uses_is_not_moved(hub: Hub) -> None:
 
 def test_the_hub_and_the_init_container_speak_the_same_request() -> None:
     access = load_in_cluster_code(ROOT / "values" / "jupyterhub_access.py")
-    assert (access.HOME_ACTION_ENV, access.HOME_REQUEST_ENV) == (hg.ACTION_ENV, hg.REQUEST_ENV)
-    assert access.HOME_REQUEST_FORMAT == hg.REQUEST_FORMAT
+    assert (access.HOME_ACTION_ENV, access.HOME_REQUEST_ENV) == (moves.ACTION_ENV, moves.REQUEST_ENV)
+    assert access.HOME_REQUEST_FORMAT == moves.REQUEST_FORMAT
     assert set(access.HOME_CONFIRMS) == {"archive", "restore"}

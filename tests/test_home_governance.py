@@ -27,6 +27,9 @@ from tests.conftest import ROOT, in_component, load_in_cluster_code, plan_with
 from tests.pod_security import baseline_violations
 
 SOURCE = ROOT / "values" / "home_governance.py"
+# The moves (the report job's and the users' pods') and the hub's side, beside the job in its ConfigMap.
+MOVES, NOTICES = ROOT / "values" / "home_moves.py", ROOT / "values" / "home_notices.py"
+SCRIPTS = (SOURCE, MOVES, NOTICES)
 LAYOUT = load_in_cluster_code(ROOT / "values" / "efs_layout.py")
 NOW = datetime.datetime(2026, 11, 27, 6, 0, tzinfo=datetime.UTC)
 
@@ -36,6 +39,8 @@ def load() -> ModuleType:
 
 
 hg = load()
+moves = load_in_cluster_code(MOVES)
+notices = load_in_cluster_code(NOTICES)
 
 
 def tree(root: Path, files: dict[str, bytes]) -> None:
@@ -76,7 +81,7 @@ def people() -> list[Any]:
 
 
 def test_measure_counts_bytes_files_and_the_newest_change(homes: Path) -> None:
-    usage = hg.measure(homes / "home" / "idle")
+    usage = moves.measure(homes / "home" / "idle")
     assert (usage.bytes, usage.files) == (5300, 2)
     assert usage.latest_mtime == max(p.stat().st_mtime for p in (homes / "home" / "idle").rglob("*") if p.is_file())
 
@@ -116,20 +121,20 @@ def test_growth_since_the_last_report_and_the_written_report(homes: Path) -> Non
 
 def test_archive_and_restore_round_trip_loses_no_byte(homes: Path) -> None:
     original = fingerprint(homes / "home" / "gone")
-    moved = hg.archive(homes, "gone", NOW.date().isoformat())
+    moved = moves.archive(homes, "gone", NOW.date().isoformat())
     assert moved == {"home": "gone", "to": "archive/gone/2026-11-27", "bytes": 90, "files": 1}
     assert not (homes / "home" / "gone").exists()
     assert fingerprint(homes / "archive" / "gone" / "2026-11-27") == original
     (homes / "home" / "gone").mkdir()  # what the kubelet makes for the sub-path of a returning user
-    assert hg.restore(homes, "gone") == homes / "archive" / "gone" / "2026-11-27"
+    assert moves.restore(homes, "gone") == homes / "archive" / "gone" / "2026-11-27"
     assert fingerprint(homes / "home" / "gone") == original
-    assert hg.restore(homes, "gone") is None, "nothing more to restore"
+    assert moves.restore(homes, "gone") is None, "nothing more to restore"
 
 
 def test_restore_never_overwrites_a_home_with_files(homes: Path) -> None:
-    hg.archive(homes, "gone", NOW.date().isoformat())
+    moves.archive(homes, "gone", NOW.date().isoformat())
     tree(homes, {"home/gone/new.txt": b"fresh"})
-    assert hg.restore(homes, "gone") is None
+    assert moves.restore(homes, "gone") is None
     assert fingerprint(homes / "home" / "gone") == {"new.txt": hashlib.sha256(b"fresh").hexdigest()}
     assert (homes / "archive" / "gone" / "2026-11-27").is_dir()
 
@@ -158,12 +163,13 @@ def test_no_code_path_deletes_a_file() -> None:
     """Moves only: the one removal is of the empty directory a returning user's home replaces."""
     calls = [
         (node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", ""))
-        for node in ast.walk(ast.parse(SOURCE.read_text()))
+        for script in SCRIPTS
+        for node in ast.walk(ast.parse(script.read_text()))
         if isinstance(node, ast.Call)
     ]
     assert not {"remove", "unlink", "rmtree", "truncate", "removedirs"} & set(calls)
     assert calls.count("rmdir") == 1
-    assert "shutil" not in SOURCE.read_text()
+    assert not any("shutil" in script.read_text() for script in SCRIPTS)
 
 
 # As the real identities, on a tree owned as the real one ---------------------------------------------------
@@ -181,21 +187,22 @@ def efs() -> Iterator[Path]:
         os.chown(path, *NOTEBOOK)
     (root / "fs" / "home" / "gone").chmod(0o775)
     (root / "opt").mkdir(mode=0o755)
-    shutil.copy(SOURCE, root / "opt" / "home_governance.py")
-    (root / "opt" / "home_governance.py").chmod(0o644)
+    for script in SCRIPTS:  # as the pods mount the ConfigMap
+        shutil.copy(script, root / "opt" / script.name)
+        (root / "opt" / script.name).chmod(0o644)
     yield root
     shutil.rmtree(root)
 
 
 def restore_as_the_user(root: Path, home: str) -> Any:
     """The home-restore init container's command, as its uid and group (components/home_governance.py)."""
-    return run_as(*NOTEBOOK, [str(root / "opt" / "home_governance.py"), "restore", str(root / "fs"), home])
+    return run_as(*NOTEBOOK, [str(root / "opt" / "home_moves.py"), "restore", str(root / "fs"), home])
 
 
 def test_the_users_own_pod_restores_an_archived_home_as_the_notebook_uid(efs: Path) -> None:
     fs = efs / "fs"
     original = fingerprint(fs / "home" / "gone")
-    hg.archive(fs, "gone", NOW.date().isoformat())  # the report job, as root
+    moves.archive(fs, "gone", NOW.date().isoformat())  # the report job, as root
     done = restore_as_the_user(efs, "gone")
     assert done.returncode == 0, done.stderr
     assert "restored gone from" in done.stdout
@@ -207,7 +214,7 @@ def test_the_users_own_pod_restores_an_archived_home_as_the_notebook_uid(efs: Pa
 
 def test_the_restore_replaces_the_empty_directory_the_kubelet_made(efs: Path) -> None:
     fs = efs / "fs"
-    hg.archive(fs, "gone", NOW.date().isoformat())
+    moves.archive(fs, "gone", NOW.date().isoformat())
     (fs / "home" / "gone").mkdir(mode=0o755)  # the kubelet (root) makes a sub-path with the volume root's mode
     done = restore_as_the_user(efs, "gone")
     assert done.returncode == 0, done.stderr
@@ -222,7 +229,7 @@ def test_a_first_login_restores_nothing_and_fails_nothing(efs: Path) -> None:
 def test_without_the_layout_the_users_restore_is_refused(efs: Path) -> None:
     """Teeth: home/ and archive/ as root left them before (kubelet and report job, root-owned 0755)."""
     fs = efs / "fs"
-    hg.archive(fs, "gone", NOW.date().isoformat())
+    moves.archive(fs, "gone", NOW.date().isoformat())
     for path in (fs / "home", fs / "archive", fs / "archive" / "gone"):
         os.chown(path, 0, 0)
         path.chmod(0o755)
@@ -236,7 +243,7 @@ import importlib.util, json, sys
 from pathlib import Path
 spec = importlib.util.spec_from_file_location("hg", sys.argv[1])
 hg = importlib.util.module_from_spec(spec); sys.modules["hg"] = hg; spec.loader.exec_module(hg)
-print(json.dumps(hg.usage_notice(Path("."), sys.argv[2], hg.Policy(soft_limit_gib=float(sys.argv[3])))))
+print(json.dumps(hg.usage_notice(Path("."), sys.argv[2], float(sys.argv[3]))))
 """
 
 
@@ -246,7 +253,7 @@ def test_the_hub_reads_the_notices_as_its_own_uid_and_no_more(efs: Path) -> None
     limit = 1000 / hg.GIB
     hg.write(fs, hg.report(fs, [user("gone", 3)], hg.Policy(soft_limit_gib=limit), NOW))
     (efs / "opt" / "notices.py").write_text(NOTICE_READER)
-    script = [str(efs / "opt" / "notices.py"), str(efs / "opt" / "home_governance.py")]
+    script = [str(efs / "opt" / "notices.py"), str(efs / "opt" / "home_notices.py")]
     read = run_as(*HUB, [*script, "gone", str(limit)], cwd=fs / "admin" / "notices")
     assert read.returncode == 0, read.stderr
     assert json.loads(read.stdout) == {"used_gib": round(4119 / hg.GIB, 1), "limit_gib": limit, "as_of": "2026-11-27"}
@@ -279,7 +286,7 @@ def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) ->
     hg.write(homes, hg.report(homes, people(), policy, NOW))
     config = Config()
     config.JupyterHub.template_vars = {"server_max_age": "7 days"}  # as hub.config sets it
-    hg.configure_hub(config, homes / "admin" / "notices", "home/{safe_username}", policy)
+    notices.configure_hub(config, homes / "admin" / "notices", "home/{safe_username}", policy.soft_limit_gib)
     assert config.JupyterHub.template_vars["server_max_age"] == "7 days", "added to, not replaced"
     notice = config.JupyterHub.template_vars["home_usage"]
     over = notice(SimpleNamespace(spawner=spawner("idle", config)))
@@ -317,7 +324,7 @@ def test_retention_is_off_on_both_stacks_and_admins_are_exempt(plan: Plan) -> No
     policy = json.loads(configmap["policy.json"])
     assert policy["retention_enabled"] is False
     assert set(plan.config.hub.auth.admin_users) <= set(policy["exempt"])
-    assert configmap["home_governance.py"] == SOURCE.read_text()
+    assert {name: configmap[name] for name in (s.name for s in SCRIPTS)} == {s.name: s.read_text() for s in SCRIPTS}
 
 
 def test_the_exporter_reads_the_homes_read_only_within_its_walk_budget(plan: Plan) -> None:
@@ -355,8 +362,8 @@ def test_efs_moves_untouched_files_to_archive_and_back() -> None:
 
 def test_an_admin_restores_a_home_by_hand(homes: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original = fingerprint(homes / "home" / "gone")
-    hg.archive(homes, "gone", NOW.date().isoformat())
-    assert hg.main(["restore", str(homes), "gone"]) == 0
+    moves.archive(homes, "gone", NOW.date().isoformat())
+    assert moves.main(["restore", str(homes), "gone"]) == 0
     assert fingerprint(homes / "home" / "gone") == original
     assert "restored gone from" in capsys.readouterr().out
 
@@ -368,5 +375,5 @@ def test_the_hub_mounts_no_home_only_the_notices_read_only(plan: Plan) -> None:
     assert hub["extraVolumeMounts"] == [
         {"name": "notices", "mountPath": "/srv/home-notices", "subPath": "admin/notices", "readOnly": True}
     ]
-    assert hub["extraVolumeMounts"][0]["mountPath"] == str(hg.HUB_NOTICES)
-    assert "pre_spawn_hook" not in SOURCE.read_text(), "no file is moved in the hub's event loop"
+    assert hub["extraVolumeMounts"][0]["mountPath"] == str(notices.HUB_NOTICES)
+    assert "pre_spawn_hook" not in NOTICES.read_text(), "no file is moved in the hub's event loop"

@@ -15,7 +15,7 @@ servers of a group's members also get the group's folder read-write over it, at 
 group's gid (`group_folders`), from the user's groups at each start.
 
 A user's own home actions (HomeActions): the spawn form's "Your home directory" choices, checked here and
-carried out by the pod's home-restore init container (values/home_governance.py).
+carried out by the pod's home-restore init container (values/home_moves.py).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ HOME_CONFIRMS = {"archive": "move your home to the archive", "restore": "bring b
 # A request is carried out only within this time of its confirmation: options JupyterHub reuses for a later
 # start (a REST API start without options) never repeat it.
 HOME_REQUEST_TTL = datetime.timedelta(minutes=10)
-# Passed to the home-restore init container (values/home_governance.py, ACTION_ENV and REQUEST_ENV).
+# Passed to the home-restore init container (values/home_moves.py, ACTION_ENV and REQUEST_ENV).
 HOME_ACTION_ENV, HOME_REQUEST_ENV = "HOME_ACTION", "HOME_REQUEST"
 HOME_REQUEST_FORMAT = "%Y-%m-%dT%H%M%SZ"
 
@@ -78,7 +78,7 @@ class HomeActions(KubeSpawner):
     """The spawn form's home choices: move one's home to the archive and start with an empty one, or bring
     the latest archive back. The hub only checks the request (confirmed by typing one's login, no other
     server of the user running) and passes it to the pod's home-restore init container, which moves the
-    files as the notebook's uid before anything mounts the home (values/home_governance.py,
+    files as the notebook's uid before anything mounts the home (values/home_moves.py,
     self_service); the hub mounts no home and moves nothing."""
 
     home_init_container = Unicode(
