@@ -32,8 +32,9 @@ from home_moves import (
     snapshots,
     unfinished,
 )
-from home_notices import ARCHIVES_NOTICE, GIB, NOTICE_FILE
+from home_notices import ARCHIVES_NOTICE, NOTICE_FILE
 
+GIB = 1024**3
 REPORTS, NOTICES = "admin/reports", "admin/notices"
 
 
@@ -198,8 +199,8 @@ def _previous(root: Path) -> dict[str, int]:
 
 def write(root: Path, result: dict[str, Any]) -> Path:
     """The report as JSON (for the next run's growth) and Markdown (for people), both for admins only, and
-        the notices the hub shows: the homes over the soft limit and their size, and the largest entries of the
-    homes over the lowest soft limit of any user (names and sizes), nothing else."""
+    the notices the hub reads (values/home_limits.py): the homes over the lowest soft limit of any user, with
+    their size and largest entries (names and sizes), nothing else."""
     out = root / REPORTS
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)  # admins only: no user server mounts admin/, and this keeps it from anyone else too
@@ -208,10 +209,10 @@ def write(root: Path, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(result, indent=1))
     notices = root / NOTICES
     notices.mkdir(parents=True, exist_ok=True)
-    over = {r["home"]: r["bytes"] for r in result["homes"] if r["over_soft_limit"]}
+    # report() lists the largest entries of exactly those homes.
+    over = {r["home"]: {"bytes": r["bytes"], "largest": r["largest"]} for r in result["homes"] if r["largest"]}
     fresh = notices / f".{NOTICE_FILE}.new"
-    biggest = {r["home"]: r["largest"] for r in result["homes"] if r["largest"]}
-    fresh.write_text(json.dumps({"as_of": stamp, "over_soft_limit": over, "largest": biggest}))
+    fresh.write_text(json.dumps({"as_of": stamp, "homes": over}))
     fresh.chmod(0o644)  # the hub reads it as its own uid
     os.replace(fresh, notices / NOTICE_FILE)  # the hub never reads half a file
     _notice_archives(notices, stamp, result["archives"])
