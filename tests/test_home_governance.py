@@ -118,6 +118,18 @@ def test_growth_since_the_last_report_and_the_written_report(homes: Path) -> Non
     assert "Retention off (dry run): 0 archived" in markdown
 
 
+def test_the_report_measures_the_group_folders_and_the_old_shared_folder(homes: Path) -> None:
+    """What users keep outside their homes is seen, though no limit covers it."""
+    tree(homes, {"groups/lab/big.nwb": b"g" * 700, "groups/empty/.keep": b"", "shared/old.csv": b"s" * 30})
+    markdown = hg.write(homes, hg.report(homes, people(), hg.Policy(), NOW)).with_suffix(".md").read_text()
+    assert hg.report(homes, people(), hg.Policy(), NOW)["folders"] == {
+        "groups/empty": 0,
+        "groups/lab": 700,
+        "shared": 30,
+    }
+    assert "## Folders outside the homes (no limit covers them)" in markdown and "| groups/lab | 0.00 |" in markdown
+
+
 def test_archive_and_restore_round_trip_loses_no_byte(homes: Path) -> None:
     original = fingerprint(homes / "home" / "gone")
     moved = moves.archive(homes, "gone", NOW.date().isoformat())

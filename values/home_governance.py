@@ -172,6 +172,7 @@ def report(root: Path, users: list[User], policy: Policy, now: datetime.datetime
         "inactive": actions,
         "retention": {"enabled": policy.retention_enabled, "archived": done, "stopped": error},
         "archives": archive_summary(root),
+        "folders": folder_use(root),
         "policy": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(policy).items()},
     }
 
@@ -190,6 +191,14 @@ def group_use(users: list[User], usage: dict[str, Usage], policy: Policy) -> dic
             for slug in user.profiles:
                 row["servers"].setdefault(slug, {"users": [], "cap": None})["users"].append(user.name)
     return dict(sorted(found.items()))
+
+
+def folder_use(root: Path) -> dict[str, int]:
+    """The bytes of what users keep outside their homes, which no limit covers: each group's folder
+    (`groups/<group>`) and the old `shared/` (read-only since group folders)."""
+    found = {f"groups/{p.name}": p for p in sorted((root / "groups").iterdir())} if (root / "groups").is_dir() else {}
+    found["shared"] = root / "shared"
+    return {name: measure(path).bytes for name, path in found.items() if path.is_dir() and not path.is_symlink()}
 
 
 def _previous(root: Path) -> dict[str, int]:
@@ -237,6 +246,8 @@ def write(root: Path, result: dict[str, Any]) -> Path:
             for slug, use in sorted(row["servers"].items())
         )
         lines.append(f"| {group} | {row['members']} | {row['bytes'] / GIB:.2f} | {servers} |")
+    lines += ["", "## Folders outside the homes (no limit covers them)", "", "| folder | GiB |", "| --- | --- |"]
+    lines += [f"| {name} | {held / GIB:.2f} |" for name, held in result["folders"].items()]
     lines += ["", "## Inactive", "", "| user | days | GiB | would | kept because |", "| --- | --- | --- | --- | --- |"]
     lines += [
         f"| {a['user']} | {a['inactive_days']} | {a['bytes'] / GIB:.2f} | {a['action']} | {a['kept_because']} |"
