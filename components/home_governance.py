@@ -35,7 +35,7 @@ LIMITS_SCRIPT = VALUES_DIR / "home_limits.py"
 LIMITS_TEMPLATE = VALUES_DIR / "templates" / "home_limits.html"
 # Prometheus's server (components/monitoring.py, release `prometheus`): its Service, and its pods and port for
 # the hub's egress rule (the prometheus chart's server labels and containerPort).
-PROMETHEUS_URL = f"http://prometheus-server.{MONITORING}.svc"
+PROMETHEUS_URL = f"http://prometheus-server.{MONITORING}.svc:9090"
 PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
 PROMETHEUS_PORT = 9090
 # Where a server over its soft limit, or a cleanup server, opens (values/singleuser/home_usage.py).
@@ -144,7 +144,8 @@ class HomeGovernance(pulumi.ComponentResource):
         command = (
             f"{PIP} {EXPORTER} && PYTHONPATH=/tmp/py "
             f"python /opt/home-usage-exporter/{EXPORTER_SCRIPT.name} "
-            f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000"
+            # The walk's duration too: the hub's limits need when each home's walk began (values/home_limits.py).
+            f"/efs {homes.walk_iops} {homes.walk_every_minutes} --port 8000 --enable-detailed-processing-time-metric"
         )
         spec: dict[str, Any] = {
             "replicas": 1,

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from jupyterhub.app import JupyterHub
@@ -83,6 +84,22 @@ def test_archive_and_start_fresh_then_bring_it_back_byte_for_byte(efs: Path) -> 
     assert fingerprint(fs / "home" / "gone") == original
     assert (fs / "home" / "gone").stat().st_uid == NOTEBOOK[0]
     assert moves.snapshots(fs, "gone") == []
+
+
+def test_one_archive_of_ones_own_at_a_time(efs: Path) -> None:
+    """No limit measures the archive: archiving again and again would get around the home's limits. The
+    second archive moves nothing; bringing the first back still swaps."""
+    fs = efs / "fs"
+    request(efs, "gone", "archive", R1)
+    kubelet_makes_the_home(fs, "gone")
+    users_files(fs, "gone", {"refilled.nwb": b"r" * 500})
+    refilled = fingerprint(fs / "home" / "gone")
+    done = request(efs, "gone", "archive", R2)
+    assert done["archived"] is None and done["note"].startswith("not archived: you have an archive of your own")
+    assert fingerprint(fs / "home" / "gone") == refilled
+    assert [s.name for s in moves.snapshots(fs, "gone")] == [f"{R1}-self"]
+    back = request(efs, "gone", "restore", R3)
+    assert (back["archived"], back["brought_back"]) == (f"archive/gone/{R3}-self", f"archive/gone/{R1}-self")
 
 
 def test_bringing_back_swaps_with_the_files_the_home_has_now(efs: Path) -> None:
@@ -178,24 +195,24 @@ def test_the_report_shows_each_homes_archives_and_the_requests(efs: Path) -> Non
     moves.archive(fs, "gone", "2026-11-23")
     users_files(fs, "gone", {"fresh.txt": b"f" * 10})
     request(efs, "gone", "restore", R2)  # the retention snapshot back, the fresh home set aside
-    request(efs, "gone", "archive", R3)  # and that one too
+    request(efs, "gone", "archive", R3)  # and that one too: not while the user has one of their own
     result = hg.report(fs, [user("gone", 0)], hg.Policy(), NOW)
     held = result["archives"]["gone"]
-    assert [(s["name"], s["by"], s["bytes"]) for s in held["snapshots"]] == [
-        (f"{R2}-self", "self", 10), (f"{R3}-self", "self", 4096 + 23)]  # fmt: skip
-    assert held["bytes"] == 10 + 4096 + 23
+    assert [(s["name"], s["by"], s["bytes"]) for s in held["snapshots"]] == [(f"{R2}-self", "self", 10)]
+    assert held["bytes"] == 10
     assert [(r["request"], r["action"]) for r in held["requests"]] == [(R2, "restore"), (R3, "archive")]
     markdown = hg.write(fs, result).with_suffix(".md").read_text()
-    assert f"| gone | 2 (0 / 2) | {R3}-self (self) | 0.00 |" in markdown
-    assert f"| {R3} | gone | archive | archive/gone/{R3}-self |  |  |" in markdown
+    assert f"| gone | 1 (0 / 1) | {R2}-self (self) | 0.00 |" in markdown
+    note = f"not archived: you have an archive of your own already ({R2}-self); bring it back first"
+    assert f"| {R3} | gone | archive |  |  | {note} |" in markdown
     assert f"| {R2} | gone | restore | archive/gone/{R2}-self | archive/gone/2026-11-23 |  |" in markdown
     assert markdown.index(f"| {R3} |") < markdown.index(f"| {R2} |"), "newest first"
     # The hub reads what the spawn form says of the archives, as its own uid, from inside its mount.
     read = run_as(*HUB, ["-c", "print(open('archives.json').read())"], cwd=fs / "admin" / "notices")
     assert read.returncode == 0, read.stderr
-    assert json.loads(read.stdout)["archives"] == {"gone": {"count": 2, "newest": f"{R3}-self", "by": "self"}}
+    assert json.loads(read.stdout)["archives"] == {"gone": {"count": 1, "newest": f"{R2}-self", "by": "self"}}
     assert notices.archives_notice(fs / "admin" / "notices", "gone") == {
-        "count": 2, "newest": f"{R3}-self", "by": "self", "as_of": "2026-11-27"}  # fmt: skip
+        "count": 1, "newest": f"{R2}-self", "by": "self", "as_of": "2026-11-27"}  # fmt: skip
     assert notices.archives_notice(fs / "admin" / "notices", "newcomer") is None
 
 
@@ -287,6 +304,27 @@ def test_the_pod_carries_the_confirmed_action_to_the_restore_init_container(hub:
     for later in (spawn(hub, "gone", None), spawn(hub, "gone", None, {"home-action": ["keep"]})):
         assert "HOME_ACTION" not in str(init_container(later)), "a start without a confirmed action"
         stop(hub, "gone")
+
+
+def test_a_link_never_carries_a_home_action(hub: Hub) -> None:
+    """`GET /hub/spawn?...` becomes options through options_from_query, with no XSRF check (JupyterHub's
+    SpawnHandler): a page elsewhere could send a user there. Actions come from the posted form only."""
+    with cluster_stands_in():
+        options = hub.user("kim").spawner.options_from_query({"profile": ["tiny"], **confirmed("archive", "kim")})
+    assert options.get("profile") == "tiny" and not [k for k in options if k.startswith("home-")]
+
+
+def test_a_refused_start_leaves_no_home_action_for_a_later_one(hub: Hub) -> None:
+    """JupyterHub keeps a start's options in its database before the start runs; a refused one (a profile
+    not the user's, a cap, the hard limit) must not leave its confirmed action for a REST start to reuse."""
+    spawner = hub.user("lea").spawner
+    # The staging stack has no caps or limits: one that refuses (as the group caps' check does) stands in.
+    refused = type(spawner).refuse_unless_allowed.__globals__["Refused"]  # the hub's own, from its extraConfig
+    cap = mock.patch.object(type(spawner), "refuse_unless_allowed", side_effect=refused("full"))
+    with cap:
+        assert refusal(hub, "lea", "base", confirmed("archive", "lea")) == "full"
+    kept = spawner.orm_spawner.user_options or {}
+    assert kept and not [k for k in kept if str(k).startswith("home-")]
 
 
 def test_options_kept_from_an_earlier_start_never_act(hub: Hub) -> None:

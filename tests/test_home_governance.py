@@ -80,7 +80,7 @@ def people() -> list[Any]:
 
 
 def test_measure_counts_bytes_files_and_the_newest_change(homes: Path) -> None:
-    usage = moves.measure(homes / "home" / "idle")
+    usage = hg.measure(homes / "home" / "idle")
     assert (usage.bytes, usage.files) == (5300, 2)
     assert usage.latest_mtime == max(p.stat().st_mtime for p in (homes / "home" / "idle").rglob("*") if p.is_file())
 
@@ -133,13 +133,21 @@ def test_the_report_measures_the_group_folders_and_the_old_shared_folder(homes: 
 def test_archive_and_restore_round_trip_loses_no_byte(homes: Path) -> None:
     original = fingerprint(homes / "home" / "gone")
     moved = moves.archive(homes, "gone", NOW.date().isoformat())
-    assert moved == {"home": "gone", "to": "archive/gone/2026-11-27", "bytes": 90, "files": 1}
+    assert moved == {"home": "gone", "to": "archive/gone/2026-11-27"}
     assert not (homes / "home" / "gone").exists()
     assert fingerprint(homes / "archive" / "gone" / "2026-11-27") == original
     (homes / "home" / "gone").mkdir()  # what the kubelet makes for the sub-path of a returning user
     assert moves.restore(homes, "gone") == homes / "archive" / "gone" / "2026-11-27"
     assert fingerprint(homes / "home" / "gone") == original
     assert moves.restore(homes, "gone") is None, "nothing more to restore"
+
+
+def test_a_move_that_does_not_carry_the_directory_is_caught(homes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check after each rename: the same directory (inode) arrived and none is left behind."""
+    monkeypatch.setattr(moves.os, "rename", lambda source, target: os.mkdir(target))  # a new one, the old left
+    with pytest.raises(moves.InconsistentError, match="not the same directory after the move"):
+        moves.archive(homes, "gone", NOW.date().isoformat())
+    assert (homes / "home" / "gone").is_dir(), "the home is where it was"
 
 
 def test_restore_never_overwrites_a_home_with_files(homes: Path) -> None:

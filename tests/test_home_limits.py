@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -166,6 +167,7 @@ def measuring(limited: Plan, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "60",
         "--port",
         str(port),
+        "--enable-detailed-processing-time-metric",  # as components/home_governance.py runs it
     ]
     log = workdir / "exporter.log"
     job = copy.deepcopy({j["job_name"]: j for j in prometheus_config(limited)["scrape_configs"]}["kubernetes-pods"])
@@ -385,13 +387,13 @@ def test_the_hub_reaches_prometheus_servers_pods_through_its_service(limited: Pl
     (port,) = service["spec"]["ports"]
     # The prometheus chart's own NetworkPolicy (values networkPolicy.enabled) is off: nothing limits who asks it.
     assert of_kind(prometheus, "NetworkPolicy") == []
-    assert (
-        f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc" == home_governance.PROMETHEUS_URL
-    )
-    assert port["port"] == 80
+    address = f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port['port']}"
+    assert address == home_governance.PROMETHEUS_URL
     server = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "prometheus-server")
     (container_port,) = server["ports"]
-    assert port["targetPort"] == container_port["containerPort"] == home_governance.PROMETHEUS_PORT
+    # The EKS network policy agent admits traffic to a Service only when its port is the pods' (EKS User Guide,
+    # network policies, Considerations; aws/amazon-network-policy-controller-k8s issues 194 and 224).
+    assert port["port"] == port["targetPort"] == container_port["containerPort"] == home_governance.PROMETHEUS_PORT
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     server_pod = Destination(
         "10.0.40.7",
@@ -457,3 +459,52 @@ def test_the_runbooks_example_lifts_the_limits_it_says(limited: Plan) -> None:
     assert LIMITS.limits_for(settings, "bob", {"large-homes", "gpu-users"}, False) == (100, 1000)
     assert LIMITS.limits_for(settings, "carol", set(), False) == (10, 50)
     assert LIMITS.limits_for(settings, "carol", set(), True) is None, "admins have none"
+
+
+# The figures ------------------------------------------------------------------------------------------------------
+
+
+def test_prometheus_has_each_walks_size_end_and_duration(limited: Plan, measuring: Measuring) -> None:
+    """The program runs the exporter with the walk's duration, so the hub knows when each home's walk began."""
+    (exporter,) = limited.one("kubernetes:apps/v1:Deployment", "homes-exporter").inputs["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert exporter["command"][-1].endswith(" --enable-detailed-processing-time-metric")
+    query = {"query": LIMITS.query(SELECTOR, "hal")}
+    answer = requests.get(f"{measuring.prometheus_url}/api/v1/query", params=query, timeout=5).json()
+    assert {s["metric"]["__name__"] for s in answer["data"]["result"]} == {
+        LIMITS.SIZE,
+        LIMITS.WALKED,
+        LIMITS.WALK_SECONDS,
+    }
+    usage = LIMITS.newest(answer["data"]["result"])
+    assert 0 < usage.walk_started <= usage.walked_at
+
+
+def test_a_walk_that_began_before_the_cleanup_ended_does_not_keep_the_user_in_cleanup() -> None:
+    """The walk may have counted files the user deleted during the cleanup, though it ended after it."""
+    over = LIMITS.Usage(int(64.5 * 1024**3), walked_at=2000.0, walk_started=1000.0)
+    assert LIMITS.judge((10.0, 50.0), over, 1500.0, 360).state == "cleaned"
+    assert LIMITS.judge((10.0, 50.0), over, 900.0, 360).state == "hard", "a walk begun after the cleanup counts"
+
+
+def test_the_page_and_the_refusal_name_the_size_and_each_limit_rightly() -> None:
+    """GiB-sized figures, so that the size, the soft and the hard limit cannot pass for one another."""
+    from jinja2 import Environment, FileSystemLoader
+
+    verdict = LIMITS.judge((10.0, 50.0), LIMITS.Usage(int(64.5 * 1024**3), 1.7e9, 1.7e9 - 60), None, 360)
+    assert verdict.state == "hard"
+    page = verdict.page()
+    assert (page["used_gib"], page["soft_gib"], page["hard_gib"]) == (64.5, 10.0, 50.0)
+    templates = Environment(loader=FileSystemLoader(ROOT / "values" / "templates"))
+    shown = " ".join(templates.get_template("home_limits.html").render(home_limit=page).split())
+    assert "holds 64.5 GiB, over its hard limit of 50.0 GiB" in shown
+    assert "until the home is under 50.0 GiB (under 10.0 GiB, this notice goes too)" in shown
+    rule = LIMITS.HomeLimits({}, "home/{safe_username}")
+    rule.verdicts["hal"] = verdict
+    message = rule.refusal(SimpleNamespace(user=SimpleNamespace(name="hal")), "base")
+    assert message.startswith("Your home directory holds 64.5 GiB, over its hard limit of 50.0 GiB")
+    assert "until the home is under 50.0 GiB (under 10.0 GiB for no notice at all)" in message
+    soft = LIMITS.judge((10.0, 50.0), LIMITS.Usage(int(12.5 * 1024**3), 1.7e9, 1.7e9), None, 360).page()
+    shown = " ".join(templates.get_template("home_limits.html").render(home_limit=soft).split())
+    assert "holds 12.5 GiB, over its soft limit of 10.0 GiB. Above 50.0 GiB only a small cleanup server" in shown

@@ -170,7 +170,7 @@ def test_grafana_has_the_prometheus_source_and_loads_the_pinned_dashboards(plan:
     (configmap,) = of_kind(manifests, "ConfigMap", "grafana")
     datasources = yaml.safe_load(configmap["data"]["datasources.yaml"])["datasources"]
     assert [(d["type"], d["url"], d["isDefault"]) for d in datasources] == [
-        ("prometheus", "http://prometheus-server", True)
+        ("prometheus", "http://prometheus-server:9090", True)
     ]
     providers = yaml.safe_load(configmap["data"]["dashboardproviders.yaml"])["providers"]
     assert providers[0]["options"]["path"] == "/var/lib/grafana/dashboards/jupyterhub"

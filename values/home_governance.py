@@ -24,10 +24,8 @@ from home_moves import (
     ARCHIVE,
     HOMES,
     InconsistentError,
-    Usage,
     archive,
     made_by,
-    measure,
     request_steps,
     snapshots,
     unfinished,
@@ -36,6 +34,26 @@ from home_notices import ARCHIVES_NOTICE, NOTICE_FILE
 
 GIB = 1024**3
 REPORTS, NOTICES = "admin/reports", "admin/notices"
+
+
+@dataclass(frozen=True)
+class Usage:
+    bytes: int
+    files: int
+    latest_mtime: float
+
+
+def measure(path: Path) -> Usage:
+    """Bytes, files and the newest change under `path`, without following links out of it."""
+    total = files = 0
+    latest = 0.0
+    for directory, _, names in os.walk(path):
+        for name in names:
+            stat = os.lstat(os.path.join(directory, name))
+            total += stat.st_size
+            files += 1
+            latest = max(latest, stat.st_mtime)
+    return Usage(total, files, latest)
 
 
 @dataclass(frozen=True)
@@ -159,7 +177,9 @@ def report(root: Path, users: list[User], policy: Policy, now: datetime.datetime
     if policy.retention_enabled:
         for action in [a for a in actions if a["action"] == "archive"][: policy.max_archives_per_run]:
             try:
-                done.append(archive(root, action["home"], now.date().isoformat()))
+                held = usage[action["home"]]
+                moved = archive(root, action["home"], now.date().isoformat())
+                done.append({**moved, "bytes": held.bytes, "files": held.files})
             except InconsistentError as problem:
                 error = str(problem)
                 break

@@ -40,6 +40,10 @@ CLEANUP = "cleanup"  # stackconfig/home_limits.py CLEANUP_SLUG
 # sets it to time.time()). Both are labelled `directory` with the home's name (the basename of each
 # directory under the exporter's root, exporter.py get_dir_info).
 SIZE, WALKED = "dirsize_total_size_bytes", "dirsize_last_updated_ns"
+# How long the walk of that home took, in seconds (exporter.py sets it only with
+# --enable-detailed-processing-time-metric, which the program passes): the walk began that long before it
+# ended, and a file deleted after it began may still be counted.
+WALK_SECONDS = "dirsize_processing_time"
 ASK_SECONDS = 5.0
 log = logging.getLogger("jupyterhub.home_limits")
 
@@ -47,7 +51,8 @@ log = logging.getLogger("jupyterhub.home_limits")
 @dataclass(frozen=True)
 class Usage:
     bytes: int
-    walked_at: float  # Unix time of the walk that measured it
+    walked_at: float  # Unix time the walk that measured it ended
+    walk_started: float = 0.0  # and began (walked_at without the walk's duration)
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,8 @@ def judge(
         day = datetime.datetime.fromisoformat(reported.as_of).replace(tzinfo=datetime.UTC).timestamp()
         return Verdict("soft", reported.bytes, soft, hard, day, walk, *largest, source="report")
     state = "under" if usage.bytes <= soft else "soft" if usage.bytes <= hard else "hard"
-    if state == "hard" and cleanup_ended is not None and cleanup_ended > usage.walked_at:
+    # Out of cleanup-only until a walk that began after the cleanup server stopped has measured the home.
+    if state == "hard" and cleanup_ended is not None and cleanup_ended > usage.walk_started:
         state = "cleaned"
     return Verdict(state, usage.bytes, soft, hard, usage.walked_at, walk, *(largest if state != "under" else ((), "")))
 
@@ -161,7 +167,7 @@ def query(selector: dict[str, str], home: str) -> str:
     quoted = {**selector, "directory": home}
     labels = ",".join(f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
                       for k, v in quoted.items())  # fmt: skip
-    return f'{{__name__=~"{SIZE}|{WALKED}",{labels}}}'
+    return f'{{__name__=~"{SIZE}|{WALKED}|{WALK_SECONDS}",{labels}}}'
 
 
 def newest(result: list[dict[str, Any]]) -> Usage | None:
@@ -175,7 +181,8 @@ def newest(result: list[dict[str, Any]]) -> Usage | None:
     if not walks:
         return None
     walked_at, size = max(walks)
-    return Usage(int(size), walked_at)
+    took = max((m.get(WALK_SECONDS, 0.0) for m in by_pod.values() if m.get(WALKED) == walked_at), default=0.0)
+    return Usage(int(size), walked_at, walked_at - took)
 
 
 async def measured(url: str, selector: dict[str, str], home: str) -> Usage | None:

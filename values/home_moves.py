@@ -8,7 +8,7 @@ It runs in two places:
   the archive, or bring the latest archive back), once;
 - imported by the weekly report job (values/home_governance.py), which archives inactive homes when
   retention is enabled and lists every home's archives.
-Every move is one rename on one file system, measured before and after.
+Every move is one rename on one file system, checked before and after: the same directory arrives.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import datetime
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +25,6 @@ HOMES, ARCHIVE = "home", "archive"
 
 class InconsistentError(RuntimeError):
     """The file system is not as the run expected; the run stops without changing anything more."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    bytes: int
-    files: int
-    latest_mtime: float
-
-
-def measure(path: Path) -> Usage:
-    """Bytes, files and the newest change under `path`, without following links out of it."""
-    total = files = 0
-    latest = 0.0
-    for directory, _, names in os.walk(path):
-        for name in names:
-            stat = os.lstat(os.path.join(directory, name))
-            total += stat.st_size
-            files += 1
-            latest = max(latest, stat.st_mtime)
-    return Usage(total, files, latest)
 
 
 # Snapshots: archive/<home>/<name>/. Retention names them by the day it ran (`2026-11-27`); a user's own
@@ -99,10 +78,21 @@ def _holds_files(path: Path) -> bool:
     return path.is_symlink() or (path.exists() and (not path.is_dir() or any(path.iterdir())))
 
 
+def _rename(source: Path, target: Path) -> None:
+    """One rename on one file system, checked: what arrives is the directory that left (the same inode on the
+    same device), so nothing was copied and nothing left behind. No walk of the tree: a home of millions of
+    files moves as fast as an empty one, within the user's server's start timeout."""
+    before = source.lstat()
+    os.rename(source, target)
+    after = target.lstat()
+    if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino) or os.path.lexists(source):
+        raise InconsistentError(f"{source} -> {target}: not the same directory after the move")
+
+
 def archive(root: Path, home: str, snapshot: str) -> dict[str, Any]:
-    """Move `home/<home>` to `archive/<home>/<snapshot>`: one rename on one file system, checked before and
-    after. Raises InconsistentError (changing nothing) when the home is not a plain directory or the target
-    exists, and after the move if what arrived differs from what left."""
+    """Move `home/<home>` to `archive/<home>/<snapshot>` (_rename). Raises InconsistentError (changing
+    nothing) when the home is not a plain directory or the target exists, and after the move if what
+    arrived is not what left."""
     assert snapshot_time(snapshot), snapshot
     source = root / HOMES / home
     target = root / ARCHIVE / home / snapshot
@@ -110,13 +100,9 @@ def archive(root: Path, home: str, snapshot: str) -> dict[str, Any]:
         raise InconsistentError(f"{source} is not a directory")
     if target.exists():
         raise InconsistentError(f"{target} exists already")
-    before = measure(source)
     _archive_folder(root, home)
-    os.rename(source, target)
-    after = measure(target)
-    if (after.bytes, after.files) != (before.bytes, before.files):
-        raise InconsistentError(f"{home}: {before} before the move, {after} after it")
-    return {"home": home, "to": str(target.relative_to(root)), "bytes": before.bytes, "files": before.files}
+    _rename(source, target)
+    return {"home": home, "to": str(target.relative_to(root))}
 
 
 def bring_back(root: Path, home: str, snapshot: Path) -> Path | None:
@@ -125,14 +111,10 @@ def bring_back(root: Path, home: str, snapshot: Path) -> Path | None:
     target = root / HOMES / home
     if _holds_files(target):
         return None
-    before = measure(snapshot)
     if target.exists():
         target.rmdir()  # empty, as checked above: no file is removed
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(snapshot, target)
-    after = measure(target)
-    if (after.bytes, after.files) != (before.bytes, before.files):
-        raise InconsistentError(f"{home}: {before} in the archive, {after} after the restore")
+    _rename(snapshot, target)
     return snapshot
 
 
@@ -171,7 +153,11 @@ def self_service(root: Path, home: str, action: str, request: str) -> dict[str, 
     `archive` moves the home to `archive/<home>/<request>-self` (the pod then starts with an empty home);
     `restore` brings the newest other snapshot back, archiving the home's files first if it has any (a swap,
     never an overwrite). The plan is recorded before anything moves, and the outcome after, in
-    `archive/<home>/self-service.jsonl`; a run that finds its plan recorded resumes it."""
+    `archive/<home>/self-service.jsonl`; a run that finds its plan recorded resumes it.
+
+    A user keeps one archive of their own at a time: with one there already, `archive` moves nothing (no
+    limit measures the archive, so archiving again and again would get around the home's limits); bringing
+    it back swaps, and an admin can remove an old one."""
     moment = datetime.datetime.strptime(request, REQUEST_FORMAT)  # refuses anything but the hub's stamps
     if action not in ("archive", "restore"):
         raise InconsistentError(f"unknown home action {action!r}")
@@ -180,10 +166,19 @@ def self_service(root: Path, home: str, action: str, request: str) -> dict[str, 
     if finished:
         return {**finished[0], "again": True}
     own = root / ARCHIVE / home / f"{request}{SELF}"
+    stamps = {"requested": moment.replace(tzinfo=datetime.UTC).isoformat(),
+              "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
     if steps:  # an earlier run of this request stopped half-way: its plan holds
         wanted = steps[0]["bring_back"]
     else:
         earlier = snapshots(root, home)
+        held = [s.name for s in earlier if made_by(s.name) == "self"]
+        if action == "archive" and held:
+            note = f"not archived: you have an archive of your own already ({held[-1]}); bring it back first"
+            kept = {"request": request, "step": "done", "action": action, "archived": None, "brought_back": None,
+                    "note": note, **stamps}  # fmt: skip
+            _record(root, home, kept)
+            return kept
         wanted = earlier[-1].name if action == "restore" and earlier else None
         _record(root, home, {"request": request, "step": "planned", "action": action, "bring_back": wanted})
     home_dir, outcome = root / HOMES / home, {"archived": None, "brought_back": None}
@@ -203,9 +198,7 @@ def self_service(root: Path, home: str, action: str, request: str) -> dict[str, 
         if action == "archive" and not outcome["archived"]
         else ""
     )
-    done = {"request": request, "step": "done", "action": action, **outcome, "note": note,
-            "requested": moment.replace(tzinfo=datetime.UTC).isoformat(),
-            "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    done = {"request": request, "step": "done", "action": action, **outcome, "note": note, **stamps}
     _record(root, home, done)
     return done
 

@@ -117,7 +117,8 @@ class HomeActions(KubeSpawner):
         return (
             '<fieldset class="home-actions mt-4"><legend>Your home directory</legend>'
             f"{choices}<p class='form-text'>Nothing is deleted: an archived home stays on the hub's file system "
-            f"and can be brought back from here. {archives}</p>"
+            "and can be brought back from here. You keep one archive of your own at a time: with one already, "
+            f"bring it back before you archive again. {archives}</p>"
             f'<label for="home-confirm" class="form-label">To archive or bring back, type your login '
             f"(<code>{login}</code>):</label>"
             '<input type="text" class="form-control" name="home-confirm" id="home-confirm" autocomplete="off">'
@@ -137,13 +138,25 @@ class HomeActions(KubeSpawner):
             options["home-requested"] = datetime.datetime.now(datetime.UTC).strftime(HOME_REQUEST_FORMAT)
         return options
 
+    def options_from_query(self, query_data: dict[str, list[str]]) -> dict[str, Any]:
+        """A start from a link (`GET /hub/spawn?...`, which JupyterHub's SpawnHandler turns into options with
+        no XSRF check) takes no home action: any page could send one. Actions come from the posted form only."""
+        return dict(super().options_from_query({k: v for k, v in query_data.items() if not k.startswith("home-")}))
+
+    def forget_home_action(self) -> None:
+        """Take the home action out of the options, here and in what the hub's database keeps of them for a
+        later start (JupyterHub saves a start's options before the start runs)."""
+        self.home_request = None
+        self.user_options = {k: v for k, v in (self.user_options or {}).items() if not str(k).startswith("home-")}
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = self.user_options
+
     def admit_home_action(self) -> None:
         """Take the home action out of the options (it is never kept for a later start) and check it,
         refusing a wrong or missing confirmation, and a home another server of the user has in use."""
-        self.home_request = None
         options = self.user_options or {}
         action, confirm, requested = (options.get(f"home-{key}") for key in ("action", "confirm", "requested"))
-        self.user_options = {k: v for k, v in options.items() if not str(k).startswith("home-")}
+        self.forget_home_action()
         if action in (None, "keep"):
             return
         try:
@@ -354,12 +367,14 @@ class DandiKubeSpawner(HomeActions):
 
     async def load_user_options(self) -> None:
         self.admitted_profile = None
-        await self.prepare_rules()
-        self.admitted_profile = self.refuse_unless_allowed()
         try:
+            await self.prepare_rules()
+            self.admitted_profile = self.refuse_unless_allowed()
             await super().load_user_options()
         except Exception:
+            # A refused start holds no seat and leaves no home action for a later start to carry out.
             self.admitted_profile = None
+            self.forget_home_action()
             raise
         # The profile as started, for the hub's REST API (the admin report) and after a hub restart (kept in
         # the hub's database, which JupyterHub commits once start returns): the default is named too.
