@@ -264,7 +264,7 @@ class HomeGovernance(pulumi.ComponentResource):
         return {
             "hub": {
                 "services": {SERVICE: {"apiToken": token}},
-                # The spawn form's home choices, carried out by this init container (values/jupyterhub_access.py).
+                # The spawn form's home choices, carried out by this init container (values/home_actions.py).
                 "config": {"DandiKubeSpawner": {"home_init_container": RESTORE_CONTAINER}},
                 "loadRoles": {SERVICE: {"scopes": REPORT_SCOPES, "services": [SERVICE]}},
                 "extraVolumes": [{"name": "notices", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
@@ -286,7 +286,7 @@ def restore_init_container(hub: HubConfig) -> dict[str, Any]:
     """Moves a returning user's newest archive back to home/<home> before any container mounts the home (the
     kubelet makes a sub-path only when the container that mounts it starts: kubernetes/kubernetes
     pkg/kubelet/kubelet_pods.go, makeMounts), or carries out the user's own request from the spawn form,
-    which the hub adds to this container's environment (values/jupyterhub_access.py). It runs our script,
+    which the hub adds to this container's environment (values/home_actions.py). It runs our script,
     not the user's code, as the notebook's uid in the users' group, unprivileged; KubeSpawner expands the
     home's name in its arguments. The whole file system is mounted because a rename cannot cross two mounts
     (rename(2), EXDEV)."""

@@ -31,6 +31,10 @@ AUTH_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_dandi_auth.py"
 SHARED_PASSWORD_FILE: Path = VALUES_DIR / "jupyterhub_shared_password.py"
 # The spawner that offers each user the profiles of their groups and enforces the groups' caps.
 ACCESS_CONFIG_FILE: Path = VALUES_DIR / "jupyterhub_access.py"
+# The modules the access file imports, mounted beside the hub's config: z2jh's jupyterhub_config.py puts that
+# folder on the import path (the chart's files/hub/jupyterhub_config.py, `sys.path.insert`).
+HUB_MODULES: list[Path] = [VALUES_DIR / "home_actions.py", VALUES_DIR / "refused.py"]
+HUB_CONFIG_DIR = "/usr/local/etc/jupyterhub"
 # A first install pulls the hub images and waits for the load balancer.
 INSTALL_TIMEOUT_SECONDS = 1200
 
@@ -120,6 +124,13 @@ def computed_values(
             "loadRoles": {"admin": {"users": list(hub.auth.admin_users)}},
             "db": {"pvc": {"storageClassName": args.db_storage_class}},
             "extraConfig": {"dandi-access": ACCESS_CONFIG_FILE.read_text(), **auth_extra_config(hub)},
+            "extraFiles": {
+                f"dandi-{module.stem.replace('_', '-')}": {
+                    "mountPath": f"{HUB_CONFIG_DIR}/{module.name}",
+                    "stringData": module.read_text(),
+                }
+                for module in HUB_MODULES
+            },
         },
         "proxy": {
             "secretToken": proxy_token,

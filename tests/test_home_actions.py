@@ -356,7 +356,7 @@ def test_a_home_another_server_uses_is_not_moved(hub: Hub) -> None:
 
 
 def test_the_hub_and_the_init_container_speak_the_same_request() -> None:
-    access = load_in_cluster_code(ROOT / "values" / "jupyterhub_access.py")
+    access = load_in_cluster_code(ROOT / "values" / "home_actions.py")
     assert (access.HOME_ACTION_ENV, access.HOME_REQUEST_ENV) == (moves.ACTION_ENV, moves.REQUEST_ENV)
     assert access.HOME_REQUEST_FORMAT == moves.REQUEST_FORMAT
     assert set(access.HOME_CONFIRMS) == {"archive", "restore"}

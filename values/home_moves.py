@@ -33,7 +33,7 @@ SELF = "-self"
 REQUEST_FORMAT = "%Y-%m-%dT%H%M%SZ"
 # The self-service requests carried out for a home, one JSON line per step, beside its snapshots.
 REQUESTS = "self-service.jsonl"
-# How the hub hands a request to the pod's restore init container (values/jupyterhub_access.py, HomeActions).
+# How the hub hands a request to the pod's restore init container (values/home_actions.py, HomeActions).
 ACTION_ENV, REQUEST_ENV = "HOME_ACTION", "HOME_REQUEST"
 
 
