@@ -24,7 +24,7 @@ from stackconfig import kubernetes
 from stackconfig.image_refs import through_mirror
 from stackconfig.profiles import PROFILE_LABEL
 from tests.charts import Manifest, of_kind, pod_specs, render
-from tests.conftest import plan_with
+from tests.conftest import ROOT, plan_with
 from tests.hub_chain import authenticator_class, load_hub_config, unrecognised_settings, user_pod
 from tests.kube_schema import validation_errors
 from tests.pod_security import baseline_violations
@@ -181,6 +181,9 @@ def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Ch
     max_age = chain.plan.config.hub.culling.max_age
     assert (f"--max-age={max_age}" in culler["command"]) == (max_age > 0)
     assert set(chain.hub_config.JupyterHub.template_vars) == {"server_max_age", "home_limit"}
+    # The modules the access file imports, where the hub pod mounts them (its config folder, on the import path).
+    for module in ("home_actions.py", "refused.py"):
+        assert (chain.workdir / "hub" / module).read_text() == (ROOT / "values" / module).read_text()
     auth = chain.plan.config.hub.auth
     cls = authenticator_class(chain.hub_config)
     if auth.type == "shared-password":
