@@ -5,9 +5,11 @@ recovery re-creates the chart's own claim without its binding (run with jq on th
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import botocore.session
 import pytest
@@ -15,7 +17,7 @@ from botocore import xform_name
 
 from offline.engine import Plan
 from tests.charts import of_kind, render
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_in_cluster_code
 
 DOCS = [ROOT / "README.md", ROOT / "docs" / "operations.md"]
 # Options of the CLI itself, not of an operation.
@@ -98,3 +100,91 @@ def test_the_az_loss_recovery_recreates_the_charts_claim_unbound(staging: Plan) 
     assert again["spec"] == claim["spec"]
     assert not {"uid", "resourceVersion", "finalizers", "creationTimestamp"} & set(again["metadata"])
     assert "status" not in again
+
+
+# Commands run in the efs-browser pod (Alpine: BusyBox's sh and applets, as root, the file system at /efs) -----
+
+
+@pytest.fixture(scope="module")
+def busybox_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding only BusyBox's applets, the PATH of the efs-browser's Alpine image: a command
+    BusyBox lacks (rsync) is not found there."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed (apt-get install busybox-static; .ci/run installs it)")
+    bin_dir = tmp_path_factory.mktemp("busybox-bin")
+    for applet in subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split():
+        (bin_dir / applet).symlink_to(busybox)
+    return bin_dir
+
+
+def run_in_efs_browser(commands: str, efs: Path, busybox_bin: Path) -> subprocess.CompletedProcess[str]:
+    """Commands pasted into the efs-browser's shell (no `set -e`, as typed), the file system at `efs`."""
+    return subprocess.run(
+        [str(busybox_bin / "sh"), "-c", commands.replace("/efs", str(efs))],
+        capture_output=True, text=True, timeout=30, env={"PATH": str(busybox_bin), "HOME": str(efs)},
+    )  # fmt: skip
+
+
+def runbook_block(heading: str) -> str:
+    """The first ```sh block after `heading` in the runbook."""
+    section = (ROOT / "docs" / "operations.md").read_text().split(heading, 1)[1]
+    return section.split("```sh", 1)[1].split("```", 1)[0]
+
+
+def tree(path: Path) -> dict[str, bytes | str]:
+    """Every entry under `path` by relative path: a file's bytes, a link's target, "dir" for a directory."""
+    found: dict[str, bytes | str] = {}
+    for entry in sorted(path.rglob("*")):
+        name = str(entry.relative_to(path))
+        found[name] = (
+            f"-> {os.readlink(entry)}" if entry.is_symlink() else "dir" if entry.is_dir() else entry.read_bytes()
+        )
+    return found
+
+
+def _write(root: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
+SNAPSHOT = {"analysis.ipynb": b"{}", ".conda/envs/a/bin/python": bytes(range(256)), "data/x.nwb": b"\0" * 5000}
+HOME_NOW = {"new.txt": b"made since", ".bashrc": b"alias ll='ls -l'"}
+
+
+@pytest.mark.parametrize("home_now", ["empty", "files", "missing"])
+def test_bringing_back_an_older_snapshot_by_hand_swaps_it_in_whole_and_loses_nothing(
+    home_now: str, tmp_path: Path, busybox_bin: Path
+) -> None:
+    """The runbook's hand method, in BusyBox's sh as root: the older snapshot becomes the home byte for byte
+    whether the home is the kubelet's empty directory, has files (they become the user's newest own archive)
+    or is missing; the init container's next start (values/home_moves.py restore) leaves the result; a
+    second run (the snapshot gone) moves nothing."""
+    moves = load_in_cluster_code(ROOT / "values" / "home_moves.py")
+    efs = tmp_path / "efs"
+    older, newer = efs / "archive" / "jane" / "2026-10-01", efs / "archive" / "jane" / "2026-11-23"
+    _write(older, SNAPSHOT)
+    (older / "link").symlink_to("analysis.ipynb")
+    _write(newer, {"other.txt": b"newer"})
+    home = efs / "home" / "jane"
+    (efs / "home").mkdir()  # the layout's (values/efs_layout.py)
+    if home_now != "missing":
+        home.mkdir()
+    if home_now == "files":
+        _write(home, HOME_NOW)
+    wanted, home_before = tree(older), tree(home) if home.exists() else {}
+    example = "home=jane-doe snapshot=2026-11-23"
+    commands = runbook_block("**Bringing back an archive by hand.**")
+    assert example in commands
+    commands = commands.replace(example, "home=jane snapshot=2026-10-01")
+    ran = run_in_efs_browser(commands, efs, busybox_bin)
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+    assert tree(home) == wanted, "the snapshot is the home, byte for byte (not moved inside it)"
+    assert not older.exists() and tree(newer) == {"other.txt": b"newer"}
+    asides = [p for p in (efs / "archive" / "jane").iterdir() if p.name.endswith("-self")]
+    assert [tree(p) for p in asides] == ([home_before] if home_now == "files" else []), "the home's files kept"
+    assert not asides or moves.snapshots(efs, "jane")[-1] == asides[0], "the user's newest own archive"
+    assert moves.restore(efs, "jane") is None and tree(home) == wanted, "the next start leaves it"
+    again = run_in_efs_browser(commands, efs, busybox_bin)
+    assert "no archive/jane/2026-10-01: nothing moved" in again.stdout and tree(home) == wanted
