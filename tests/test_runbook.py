@@ -14,10 +14,14 @@ from pathlib import Path
 import botocore.session
 import pytest
 from botocore import xform_name
+from pydantic import ValidationError
 
 from offline.engine import Plan
+from tests.as_uid import NOTEBOOK, run_as, world_reachable_dir
 from tests.charts import of_kind, render
-from tests.conftest import ROOT, load_in_cluster_code
+from stackconfig.loader import _raw_sections
+from stackconfig.stack import StackConfig
+from tests.conftest import ROOT, changed_config, load_in_cluster_code
 
 DOCS = [ROOT / "README.md", ROOT / "docs" / "operations.md"]
 # Options of the CLI itself, not of an operation.
@@ -188,3 +192,59 @@ def test_bringing_back_an_older_snapshot_by_hand_swaps_it_in_whole_and_loses_not
     assert moves.restore(efs, "jane") is None and tree(home) == wanted, "the next start leaves it"
     again = run_in_efs_browser(commands, efs, busybox_bin)
     assert "no archive/jane/2026-10-01: nothing moved" in again.stdout and tree(home) == wanted
+
+
+def test_publishing_into_readonly_leaves_the_source_and_gives_every_server_a_read_only_copy(busybox_bin: Path) -> None:
+    """The runbook's /readonly procedure, in BusyBox's sh as root on the layout's tree: the copy is root's,
+    every server (uid 1000, group 100) reads it and cannot change it; a taken name is left alone."""
+    layout = load_in_cluster_code(ROOT / "values" / "efs_layout.py")
+    efs = world_reachable_dir()
+    try:
+        layout.make(efs, {})
+        course = efs / "shared" / "course-2027"
+        _write(course, {"intro.ipynb": b"{}", "data/a.nwb": b"abc"})
+        for path in (course, course / "data", course / "intro.ipynb", course / "data" / "a.nwb"):
+            os.chown(path, 1000, 100)
+        (course / "data" / "a.nwb").chmod(0o600)  # a file only its owner could read
+        before = tree(course)
+        ran = run_in_efs_browser(runbook_block("### Publishing into /readonly"), efs, busybox_bin)
+        assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+        published = efs / "readonly" / "course-2027"
+        assert tree(published) == before and tree(course) == before, "copied whole; the source stays"
+        assert {(p.stat().st_uid, p.stat().st_gid) for p in [published, *published.rglob("*")]} == {(0, 0)}
+        read = run_as(*NOTEBOOK, ["-c", "print(open('course-2027/data/a.nwb').read())"], efs / "readonly")
+        assert read.stdout == "abc\n", read.stderr
+        for code in ("open('course-2027/data/a.nwb', 'a')", "open('course-2027/new.txt', 'w')"):
+            assert "PermissionError" in run_as(*NOTEBOOK, ["-c", code], efs / "readonly").stderr, code
+        (course / "extra.txt").write_text("later")
+        again = run_in_efs_browser(runbook_block("### Publishing into /readonly"), efs, busybox_bin)
+        assert "readonly/course-2027 exists: pick another name" in again.stdout
+        assert not (published / "extra.txt").exists() and not (published / "course-2027").exists()
+    finally:
+        shutil.rmtree(efs)
+
+
+# `pulumi config set --path`: "true"/"false" become booleans and integers numbers, other values strings; a key
+# without a namespace is the project's (Pulumi CLI reference, `pulumi config set`).
+CONFIG_SET = re.compile(r"pulumi config set (?:-s \S+ )?--path (\S+) (\S+)")
+
+
+def _pulumi_value(text: str) -> bool | int | str:
+    return {"true": True, "false": False}.get(text, int(text) if text.isdigit() else text)
+
+
+@pytest.mark.parametrize(("key", "value"), sorted({m for doc in DOCS for m in CONFIG_SET.findall(doc.read_text())}))
+def test_every_config_path_the_docs_set_is_a_key_of_the_config_model(key: str, value: str) -> None:
+    """Set as the CLI would on the staging stack file, the config still validates (a placeholder value,
+    `fs-...`, is checked for its key only)."""
+    namespace, _, path = key.rpartition(":")
+    assert namespace in ("", "dandihub"), key
+    placeholder = "..." in value or "<" in value
+    config = changed_config("staging", {path: "" if placeholder else _pulumi_value(value)})
+    raw, problems = _raw_sections(config)
+    assert problems == []
+    try:
+        StackConfig.model_validate(raw)
+    except ValidationError as error:
+        wrong = [e for e in error.errors() if not placeholder or e["type"] == "extra_forbidden"]
+        assert wrong == [], f"{key} {value}: {wrong}"
