@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 import pytest
@@ -244,7 +245,14 @@ def test_every_config_path_the_docs_set_is_a_key_of_the_config_model(key: str, v
     raw, problems = _raw_sections(config)
     assert problems == []
     try:
-        StackConfig.model_validate(raw)
+        model = StackConfig.model_validate(raw)
     except ValidationError as error:
         wrong = [e for e in error.errors() if not placeholder or e["type"] == "extra_forbidden"]
         assert wrong == [], f"{key} {value}: {wrong}"
+        return
+    if placeholder:
+        return
+    node: Any = model.model_dump(by_alias=True)
+    for part in path.split("."):
+        node = node[part]
+    assert node == _pulumi_value(value), f"{key}: the model read {node!r}"
