@@ -256,3 +256,53 @@ def test_every_config_path_the_docs_set_is_a_key_of_the_config_model(key: str, v
     for part in path.split("."):
         node = node[part]
     assert node == _pulumi_value(value), f"{key}: the model read {node!r}"
+
+
+def test_the_storage_growth_du_runs_in_busybox_and_sizes_each_folder(tmp_path: Path, busybox_bin: Path) -> None:
+    """The runbook's `du` line for what nothing else measures (group folders, archives, /shared), in BusyBox."""
+    section = (ROOT / "docs" / "operations.md").read_text().split("- **Storage growth**", 1)[1]
+    (command,) = [c for c in re.findall(r"`(du [^`]+)`", section.split("\n- ", 1)[0].replace("\n  ", " "))]
+    efs = tmp_path / "efs"
+    _write(efs / "groups" / "lab", {"a.nwb": b"x" * 3_000_000})
+    _write(efs / "archive" / "jane" / "2026-11-23", {"b": b"y" * 10})
+    _write(efs / "shared", {"c": b"z"})
+    ran = run_in_efs_browser(command, efs, busybox_bin)
+    assert ran.returncode == 0, ran.stderr
+    sizes = {line.split("\t")[1].removeprefix(str(efs)): line.split("\t")[0] for line in ran.stdout.splitlines()}
+    assert set(sizes) == {"/groups/lab", "/archive/jane", "/shared"}
+    assert sizes["/groups/lab"].endswith("M"), sizes
+
+
+@pytest.mark.parametrize("case", ["finished", "unfinished", "no such snapshot"])
+def test_removing_an_old_archive_takes_that_snapshot_only_and_never_one_an_unfinished_request_needs(
+    case: str, tmp_path: Path, busybox_bin: Path
+) -> None:
+    """The runbook's removal, in BusyBox's sh as root, on requests recorded by the real init container code
+    (values/home_moves.py self_service): it refuses while a request is unfinished, and removes one snapshot."""
+    moves = load_in_cluster_code(ROOT / "values" / "home_moves.py")
+    efs = tmp_path / "efs"
+    (efs / "home").mkdir(parents=True)
+    _write(efs / "archive" / "jane" / "2026-10-01", {"old.nwb": b"old"})
+    _write(efs / "home" / "jane", {"now.txt": b"now"})
+    moves.self_service(efs, "jane", "archive", "2026-11-20T100000Z")  # a finished request: home archived
+    if case == "unfinished":  # planned, then the pod went before it moved anything
+        moves._record(efs, "jane", {"request": "2026-11-21T100000Z", "step": "planned", "action": "restore",
+                                    "bring_back": "2026-10-01"})  # fmt: skip
+    log_before = (efs / "archive" / "jane" / "self-service.jsonl").read_bytes()
+    snapshot = "2026-09-09" if case == "no such snapshot" else "2026-10-01"
+    commands = runbook_block("**Removing old archives**").replace(
+        "home=jane-doe snapshot=2026-11-23", f"home=jane snapshot={snapshot}"
+    )
+    ran = run_in_efs_browser(commands, efs, busybox_bin)
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+    own = efs / "archive" / "jane" / "2026-11-20T100000Z-self"
+    assert tree(own) == {"now.txt": b"now"}, "other snapshots stay"
+    assert (efs / "archive" / "jane" / "self-service.jsonl").read_bytes() == log_before
+    removed = not (efs / "archive" / "jane" / "2026-10-01").exists()
+    assert removed is (case == "finished"), ran.stdout
+    expected = {
+        "finished": "removed archive/jane/2026-10-01",
+        "unfinished": "unfinished request 2026-11-21T100000Z",
+        "no such snapshot": "no archive/jane/2026-09-09: nothing removed",
+    }
+    assert expected[case] in ran.stdout
