@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.charts import of_kind, render
 from stackconfig.loader import _raw_sections
 from stackconfig.stack import StackConfig
 from tests.conftest import ROOT, changed_config, load_in_cluster_code
+from tests.real_hub import free_port, serving
 
 DOCS = [ROOT / "README.md", ROOT / "docs" / "operations.md"]
 # Options of the CLI itself, not of an operation.
@@ -306,3 +308,35 @@ def test_removing_an_old_archive_takes_that_snapshot_only_and_never_one_an_unfin
         "no such snapshot": "no archive/jane/2026-09-09: nothing removed",
     }
     assert expected[case] in ran.stdout
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("prometheus", "promtool", "curl", "jq")),
+    reason="needs Debian's prometheus (prometheus, promtool), curl and jq (.ci/run installs them)",
+)
+def test_what_the_hub_sees_for_a_home_is_read_from_a_real_prometheus(tmp_path: Path) -> None:
+    """The runbook's curl | jq query against Debian's Prometheus holding the exporter's two series (written
+    with promtool's backfill, a minute old): one line per series of that home, none of another home's."""
+    block = runbook_block("What the hub sees for a home")
+    (query,) = [line for line in block.splitlines() if line.startswith("curl ")]
+    now = int(time.time()) - 60
+    (tmp_path / "series.om").write_text(
+        "# TYPE dirsize_total_size_bytes gauge\n"
+        f'dirsize_total_size_bytes{{directory="jane"}} 12345 {now}\n'
+        f'dirsize_total_size_bytes{{directory="bob"}} 999 {now}\n'
+        "# TYPE dirsize_last_updated_ns gauge\n"
+        f'dirsize_last_updated_ns{{directory="jane"}} 1764600000 {now}\n'
+        "# EOF\n"
+    )
+    data = tmp_path / "data"
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(tmp_path / "series.om"), str(data)],
+                   check=True, capture_output=True)  # fmt: skip
+    port = free_port()
+    (tmp_path / "prometheus.yml").write_text("global: {}\n")
+    command = ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={data}",
+               f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    with serving(command, f"http://127.0.0.1:{port}/-/ready", tmp_path / "prometheus.log", 60):
+        ran = subprocess.run(["sh", "-c", query.replace("localhost:9090", f"127.0.0.1:{port}").replace("<home>", "jane")],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert sorted(ran.stdout.splitlines()) == ["dirsize_last_updated_ns 1764600000", "dirsize_total_size_bytes 12345"]
