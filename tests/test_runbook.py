@@ -19,10 +19,10 @@ from botocore import xform_name
 from pydantic import ValidationError
 
 from offline.engine import Plan
-from tests.as_uid import NOTEBOOK, run_as, world_reachable_dir
-from tests.charts import of_kind, render
 from stackconfig.loader import _raw_sections
 from stackconfig.stack import StackConfig
+from tests.as_uid import NOTEBOOK, run_as, world_reachable_dir
+from tests.charts import of_kind, render
 from tests.conftest import ROOT, changed_config, load_in_cluster_code
 from tests.real_hub import free_port, serving
 
@@ -336,7 +336,7 @@ def test_what_the_hub_sees_for_a_home_is_read_from_a_real_prometheus(tmp_path: P
     command = ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={data}",
                f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
     with serving(command, f"http://127.0.0.1:{port}/-/ready", tmp_path / "prometheus.log", 60):
-        ran = subprocess.run(["sh", "-c", query.replace("localhost:9090", f"127.0.0.1:{port}").replace("<home>", "jane")],
-                             capture_output=True, text=True, timeout=30)  # fmt: skip
+        asked = query.replace("localhost:9090", f"127.0.0.1:{port}").replace("<home>", "jane")
+        ran = subprocess.run(["sh", "-c", asked], capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0, ran.stderr
     assert sorted(ran.stdout.splitlines()) == ["dirsize_last_updated_ns 1764600000", "dirsize_total_size_bytes 12345"]
