@@ -122,7 +122,7 @@ class HomeGovernance(pulumi.ComponentResource):
         self._exporter(name, args, child)
         self._report_job(name, args, hub, child, scripts)
         self.hub_values = deep_merge(
-            self._hub(hub, args.claim_name, token.result, rules), limits_hub_values(config, args.image_mirror)
+            self._hub(hub, args.claim_name, token.result), limits_hub_values(config, args.image_mirror)
         )
         self.restore_init_container = restore_init_container(hub)
         self.restore_volumes = [
@@ -256,10 +256,10 @@ class HomeGovernance(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[scripts])),
         )  # fmt: skip
 
-    def _hub(self, hub: HubConfig, claim: pulumi.Input[str], token: pulumi.Input[str], rules: str) -> dict[str, Any]:
-        """The hub mounts only admin/notices (read-only), the policy and the spawn template; its extraConfig
-        installs the soft-limit notice and what the spawn form's home choices say of the archives. No home
-        is reachable from the hub."""
+    def _hub(self, hub: HubConfig, claim: pulumi.Input[str], token: pulumi.Input[str]) -> dict[str, Any]:
+        """The hub mounts only admin/notices (read-only) and the spawn template; its extraConfig gives the spawn
+        form's home choices what the report knew of the archives (the limits' part is limits_hub_values). No
+        home is reachable from the hub."""
         return {
             "hub": {
                 "services": {SERVICE: {"apiToken": token}},
@@ -272,9 +272,6 @@ class HomeGovernance(pulumi.ComponentResource):
                 ],
                 "extraEnv": {"DANDIHUB_HOME_TEMPLATE": hub.home_sub_path},
                 "extraFiles": {
-                    "home-policy": {
-                        "mountPath": "/usr/local/etc/jupyterhub/home-governance/policy.json", "stringData": rules
-                    },
                     "spawn-template": {"mountPath": "/usr/local/share/jupyterhub/dandi-templates/spawn.html",
                                        "stringData": SPAWN_TEMPLATE.read_text()},
                 },

@@ -435,7 +435,7 @@ def test_the_banner_shows_as_plain_text_on_the_real_hubs_pages(bannered: Plan, s
     `announcement` on every page."""
     hub = bannered.one("kubernetes:helm.sh/v3:Release", "hub-release")
     config = load_hub_config(render(hub), tmp_path / "chart", "dandihub")
-    assert set(config.JupyterHub.template_vars) == {"announcement", "home_usage", "home_limit", "server_max_age"}
+    assert set(config.JupyterHub.template_vars) == {"announcement", "home_limit", "server_max_age"}
     with running_hub(config, tmp_path / "hub") as running:
         page = requests.get(f"{running.url}/hub/login", timeout=30).text
     shown = re.search(r'<div class="[^"]*\bannouncement\b[^"]*">(.*?)</div>', page, re.S)

@@ -222,7 +222,7 @@ def test_the_real_spawn_page_says_where_installs_go() -> None:
         FileSystemLoader([str(ROOT / "values" / "templates"), hub_templates]),
     ])  # fmt: skip
     page = Environment(loader=loader).get_template("spawn.html").render(
-        static_url=lambda *a, **k: "", base_url="/hub/", url="/hub/spawn", user=None, home_usage=None,
+        static_url=lambda *a, **k: "", base_url="/hub/", url="/hub/spawn", user=None,
         spawner_options_form="<select name='profile'></select>",
     )  # fmt: skip
     assert "where-installs-go" in page and "<select name='profile'>" in page

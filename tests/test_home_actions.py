@@ -253,7 +253,7 @@ def test_the_spawn_form_offers_the_home_choices_and_what_the_report_knew(hub: Hu
         },
     )
     config = Config()
-    notices.configure_hub(config, tmp_path / "admin" / "notices", "home/{safe_username}", hg.Policy().soft_limit_gib)
+    notices.configure_hub(config, tmp_path / "admin" / "notices", "home/{safe_username}")
     hub.user("hana").spawner.home_archives_of = config.DandiKubeSpawner.home_archives_of
     page = form(hub, "hana")
     assert "The report of 2026-11-27 lists 1 archive(s) of your home, the newest <code>2026-11-23</code>" in page

@@ -13,14 +13,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
 from offline.engine import Plan
-from offline.spawner import expand, spawner
+from offline.spawner import expand
 from tests.as_uid import HUB, NOTEBOOK, run_as, world_reachable_dir
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, in_component, load_in_cluster_code, plan_with
@@ -117,6 +116,18 @@ def test_growth_since_the_last_report_and_the_written_report(homes: Path) -> Non
     assert first.parent == homes / "admin" / "reports" and oct(first.parent.stat().st_mode)[-3:] == "700"
     assert "| gone | 60 | 0.00 | archive |  |" in markdown
     assert "Retention off (dry run): 0 archived" in markdown
+
+
+def test_the_report_measures_the_group_folders_and_the_old_shared_folder(homes: Path) -> None:
+    """What users keep outside their homes is seen, though no limit covers it."""
+    tree(homes, {"groups/lab/big.nwb": b"g" * 700, "groups/empty/.keep": b"", "shared/old.csv": b"s" * 30})
+    markdown = hg.write(homes, hg.report(homes, people(), hg.Policy(), NOW)).with_suffix(".md").read_text()
+    assert hg.report(homes, people(), hg.Policy(), NOW)["folders"] == {
+        "groups/empty": 0,
+        "groups/lab": 700,
+        "shared": 30,
+    }
+    assert "## Folders outside the homes (no limit covers them)" in markdown and "| groups/lab | 0.00 |" in markdown
 
 
 def test_archive_and_restore_round_trip_loses_no_byte(homes: Path) -> None:
@@ -239,24 +250,29 @@ def test_without_the_layout_the_users_restore_is_refused(efs: Path) -> None:
 
 
 NOTICE_READER = """
-import importlib.util, json, sys
+import dataclasses, importlib.util, json, sys
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("hg", sys.argv[1])
-hg = importlib.util.module_from_spec(spec); sys.modules["hg"] = hg; spec.loader.exec_module(hg)
-print(json.dumps(hg.usage_notice(Path("."), sys.argv[2], float(sys.argv[3]))))
+spec = importlib.util.spec_from_file_location("limits", sys.argv[1])
+limits = importlib.util.module_from_spec(spec); sys.modules["limits"] = limits; spec.loader.exec_module(limits)
+print(json.dumps(dataclasses.asdict(limits.weekly(Path("."), sys.argv[2]))))
 """
 
 
 def test_the_hub_reads_the_notices_as_its_own_uid_and_no_more(efs: Path) -> None:
-    """The report job (root) writes; the hub (1000:1000) reads, from inside its admin/notices mount."""
+    """The report job (root) writes; the hub (1000:1000) reads, from inside its admin/notices mount, as the
+    home limits' rule does (values/home_limits.py)."""
     fs = efs / "fs"
-    limit = 1000 / hg.GIB
-    hg.write(fs, hg.report(fs, [user("gone", 3)], hg.Policy(soft_limit_gib=limit), NOW))
+    hg.write(fs, hg.report(fs, [user("gone", 3)], hg.Policy(soft_limit_gib=1000 / hg.GIB), NOW))
     (efs / "opt" / "notices.py").write_text(NOTICE_READER)
-    script = [str(efs / "opt" / "notices.py"), str(efs / "opt" / "home_notices.py")]
-    read = run_as(*HUB, [*script, "gone", str(limit)], cwd=fs / "admin" / "notices")
+    shutil.copy(ROOT / "values" / "home_limits.py", efs / "opt" / "home_limits.py")
+    script = [str(efs / "opt" / "notices.py"), str(efs / "opt" / "home_limits.py")]
+    read = run_as(*HUB, [*script, "gone"], cwd=fs / "admin" / "notices")
     assert read.returncode == 0, read.stderr
-    assert json.loads(read.stdout) == {"used_gib": round(4119 / hg.GIB, 1), "limit_gib": limit, "as_of": "2026-11-27"}
+    assert json.loads(read.stdout) == {
+        "bytes": 4119,
+        "largest": [["data", 4096], ["thesis.tex", 23]],
+        "as_of": "2026-11-27",
+    }
     # The full report stays with admins: the hub's uid cannot read it, even from inside admin/.
     peek = run_as(*HUB, ["-c", "import os; os.listdir('.')"], cwd=fs / "admin" / "reports")
     assert peek.returncode != 0 and "PermissionError" in peek.stderr
@@ -278,20 +294,11 @@ def test_the_jobs_names_are_the_hubs(homes: Path) -> None:
             assert "home/" + name(login) == expand(login.lower(), template)
 
 
-def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) -> None:
+def test_the_spawn_page_says_how_long_a_server_may_run() -> None:
+    """The real spawn.html over JupyterHub's own (the home limits' part: tests/test_home_limits.py)."""
     from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
     from jupyterhub._data import DATA_FILES_PATH
 
-    policy = hg.Policy(soft_limit_gib=4000 / hg.GIB)
-    hg.write(homes, hg.report(homes, people(), policy, NOW))
-    config = Config()
-    config.JupyterHub.template_vars = {"server_max_age": "7 days"}  # as hub.config sets it
-    notices.configure_hub(config, homes / "admin" / "notices", "home/{safe_username}", policy.soft_limit_gib)
-    assert config.JupyterHub.template_vars["server_max_age"] == "7 days", "added to, not replaced"
-    notice = config.JupyterHub.template_vars["home_usage"]
-    over = notice(SimpleNamespace(spawner=spawner("idle", config)))
-    assert over == {"used_gib": round(5300 / hg.GIB, 1), "limit_gib": 4000 / hg.GIB, "as_of": "2026-11-27"}
-    assert notice(SimpleNamespace(spawner=spawner("active", config))) is None
     loader = ChoiceLoader([
         PrefixLoader({"templates": FileSystemLoader([os.path.join(DATA_FILES_PATH, "templates")])}, "/"),
         FileSystemLoader([str(ROOT / "values" / "templates"), os.path.join(DATA_FILES_PATH, "templates")]),
@@ -299,10 +306,8 @@ def test_users_over_the_soft_limit_see_it_on_the_real_spawn_page(homes: Path) ->
     page = Environment(loader=loader).get_template("spawn.html")
     context = {"static_url": lambda *a, **k: "", "base_url": "/hub/", "url": "/hub/spawn", "user": None,
                "spawner_options_form": "<select name='profile'></select>"}  # fmt: skip
-    shown = page.render(home_usage=over, **context)
-    assert "Your home directory holds" in shown and "<select name='profile'>" in shown
-    assert "Your home directory holds" not in page.render(home_usage=None, **context)
-    assert "Servers on this hub stop 7 days after they start" in page.render(server_max_age="7 days", **context)
+    shown = page.render(server_max_age="7 days", **context)
+    assert "Servers on this hub stop 7 days after they start" in shown and "<select name='profile'>" in shown
     assert "Servers on this hub stop" not in page.render(server_max_age="", **context)
 
 

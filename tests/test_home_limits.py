@@ -254,6 +254,15 @@ def spawn_page(hub: Hub, login: str) -> str:
         return asyncio.run(render_page())
 
 
+def weekly_report(hub: Hub, limited: Plan, measuring: Measuring) -> None:
+    """The weekly report (the real job's code, with the policy the program gives it) over the test's homes,
+    its notices where the hub reads them: each home over the lowest soft limit, its size and largest entries."""
+    policy = REPORT.Policy(**{**home_governance.policy(limited.config), "exempt": frozenset()})
+    root = measuring.homes.parent
+    REPORT.write(root, REPORT.report(root, [], policy, datetime.datetime.now(datetime.UTC)))
+    rule(hub).settings["notices"] = str(root / "admin" / "notices")
+
+
 def env(pod: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"] if e.get("value") is not None}
 
@@ -284,12 +293,7 @@ def test_over_the_hard_limit_only_the_cleanup_profile_starts(hub: Hub, limited: 
     assert "home-limit-hard" in page and "only the small <strong>cleanup</strong> server starts" in page
     assert "measured every 60 minutes" in page
     assert "Largest in your home" not in page, "no weekly report yet"
-    # The weekly report (the real job's code, with the policy the program gives it) notes the largest entries.
-    policy = REPORT.Policy(**{**home_governance.policy(limited.config), "exempt": frozenset()})
-    REPORT.write(
-        measuring.homes.parent, REPORT.report(measuring.homes.parent, [], policy, datetime.datetime.now(datetime.UTC))
-    )
-    rule(hub).settings["notices"] = str(measuring.homes.parent / "admin" / "notices")
+    weekly_report(hub, limited, measuring)
     assert "Largest in your home (weekly report of " in spawn_page(hub, "hal")
     assert "<code>data</code> 0.0 GiB." in spawn_page(hub, "hal")
     pod = spawn(hub, "hal", None)  # the form's only choice, as posted
@@ -323,13 +327,21 @@ def test_group_limits_are_the_most_generous_a_users_own_replace_them_and_admins_
 # Never trapped ----------------------------------------------------------------------------------------------------
 
 
-def test_without_prometheus_everyone_gets_the_full_menu(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+def test_without_prometheus_everyone_gets_the_full_menu(
+    hub: Hub, limited: Plan, measuring: Measuring, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The weekly report still tells a user over their own soft limit, and never narrows a menu."""
+    weekly_report(hub, limited, measuring)
     settings = rule(hub).settings
     url = settings["prometheus_url"]
     settings["prometheus_url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
     try:
         assert offered(hub, "hal") == EVERYONES
-        assert "home-limit" not in spawn_page(hub, "hal")
+        page = spawn_page(hub, "hal")
+        assert "home-limit-soft" in page and "This is the size the weekly report of " in page
+        assert "Largest in your home" in page
+        # Over the stack's limits in the same report, but under her own limits; an admin has none.
+        assert "home-limit" not in spawn_page(hub, "zoe") and "home-limit" not in spawn_page(hub, ADMIN)
         spawn(hub, "hal", "base")
         stop(hub, "hal")
     finally:

@@ -180,7 +180,7 @@ def test_the_hub_loads_its_configuration_with_every_setting_recognised(chain: Ch
     (culler,) = [s for s in chain.hub_config.JupyterHub.services if s["name"] == "jupyterhub-idle-culler"]
     max_age = chain.plan.config.hub.culling.max_age
     assert (f"--max-age={max_age}" in culler["command"]) == (max_age > 0)
-    assert set(chain.hub_config.JupyterHub.template_vars) == {"server_max_age", "home_usage", "home_limit"}
+    assert set(chain.hub_config.JupyterHub.template_vars) == {"server_max_age", "home_limit"}
     auth = chain.plan.config.hub.auth
     cls = authenticator_class(chain.hub_config)
     if auth.type == "shared-password":

@@ -32,8 +32,9 @@ from home_moves import (
     snapshots,
     unfinished,
 )
-from home_notices import ARCHIVES_NOTICE, GIB, NOTICE_FILE
+from home_notices import ARCHIVES_NOTICE, NOTICE_FILE
 
+GIB = 1024**3
 REPORTS, NOTICES = "admin/reports", "admin/notices"
 
 
@@ -171,6 +172,7 @@ def report(root: Path, users: list[User], policy: Policy, now: datetime.datetime
         "inactive": actions,
         "retention": {"enabled": policy.retention_enabled, "archived": done, "stopped": error},
         "archives": archive_summary(root),
+        "folders": folder_use(root),
         "policy": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(policy).items()},
     }
 
@@ -191,6 +193,14 @@ def group_use(users: list[User], usage: dict[str, Usage], policy: Policy) -> dic
     return dict(sorted(found.items()))
 
 
+def folder_use(root: Path) -> dict[str, int]:
+    """The bytes of what users keep outside their homes, which no limit covers: each group's folder
+    (`groups/<group>`) and the old `shared/` (read-only since group folders)."""
+    found = {f"groups/{p.name}": p for p in sorted((root / "groups").iterdir())} if (root / "groups").is_dir() else {}
+    found["shared"] = root / "shared"
+    return {name: measure(path).bytes for name, path in found.items() if path.is_dir() and not path.is_symlink()}
+
+
 def _previous(root: Path) -> dict[str, int]:
     reports = sorted((root / REPORTS).glob("usage-*.json")) if (root / REPORTS).is_dir() else []
     return {r["home"]: r["bytes"] for r in json.loads(reports[-1].read_text())["homes"]} if reports else {}
@@ -198,8 +208,8 @@ def _previous(root: Path) -> dict[str, int]:
 
 def write(root: Path, result: dict[str, Any]) -> Path:
     """The report as JSON (for the next run's growth) and Markdown (for people), both for admins only, and
-        the notices the hub shows: the homes over the soft limit and their size, and the largest entries of the
-    homes over the lowest soft limit of any user (names and sizes), nothing else."""
+    the notices the hub reads (values/home_limits.py): the homes over the lowest soft limit of any user, with
+    their size and largest entries (names and sizes), nothing else."""
     out = root / REPORTS
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)  # admins only: no user server mounts admin/, and this keeps it from anyone else too
@@ -208,10 +218,10 @@ def write(root: Path, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(result, indent=1))
     notices = root / NOTICES
     notices.mkdir(parents=True, exist_ok=True)
-    over = {r["home"]: r["bytes"] for r in result["homes"] if r["over_soft_limit"]}
+    # report() lists the largest entries of exactly those homes.
+    over = {r["home"]: {"bytes": r["bytes"], "largest": r["largest"]} for r in result["homes"] if r["largest"]}
     fresh = notices / f".{NOTICE_FILE}.new"
-    biggest = {r["home"]: r["largest"] for r in result["homes"] if r["largest"]}
-    fresh.write_text(json.dumps({"as_of": stamp, "over_soft_limit": over, "largest": biggest}))
+    fresh.write_text(json.dumps({"as_of": stamp, "homes": over}))
     fresh.chmod(0o644)  # the hub reads it as its own uid
     os.replace(fresh, notices / NOTICE_FILE)  # the hub never reads half a file
     _notice_archives(notices, stamp, result["archives"])
@@ -236,6 +246,8 @@ def write(root: Path, result: dict[str, Any]) -> Path:
             for slug, use in sorted(row["servers"].items())
         )
         lines.append(f"| {group} | {row['members']} | {row['bytes'] / GIB:.2f} | {servers} |")
+    lines += ["", "## Folders outside the homes (no limit covers them)", "", "| folder | GiB |", "| --- | --- |"]
+    lines += [f"| {name} | {held / GIB:.2f} |" for name, held in result["folders"].items()]
     lines += ["", "## Inactive", "", "| user | days | GiB | would | kept because |", "| --- | --- | --- | --- | --- |"]
     lines += [
         f"| {a['user']} | {a['inactive_days']} | {a['bytes'] / GIB:.2f} | {a['action']} | {a['kept_because']} |"

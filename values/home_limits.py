@@ -13,8 +13,12 @@ the most generous of their groups', else the stack's; admins have none):
   any other choice is refused, saying why and how to get under;
 - over the hard limit, but a cleanup server of the user stopped after that measurement: the full menu again
   with a notice, until the next walk has measured the home (so cleaning up never waits for the exporter);
-- no answer from Prometheus, or no measurement of the home: the full menu, and the hub logs it. A user is
-  never kept out because the measuring failed.
+- no answer from Prometheus (or limits without it), or no measurement of the home: the full menu, and the
+  hub logs it; the spawn page and the server still say when the weekly report found the home over its soft
+  limit. A user is never kept out because the measuring failed, and the weekly report never narrows a menu.
+
+The weekly report (values/home_governance.py) leaves, for each home over the lowest soft limit of any user,
+its size and largest entries in the notices the hub mounts; the spawn page lists those entries.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import os
 import time
 import urllib.parse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,8 @@ class Verdict:
     walk_every_minutes: int = 0
     largest: tuple[tuple[str, int], ...] = ()  # the home's largest entries at the weekly report
     largest_as_of: str = ""
+    # Whose measurement: the usage exporter's (through Prometheus), or, without it, the weekly report's.
+    source: str = "exporter"
 
     def page(self) -> dict[str, Any] | None:
         """What the spawn page shows (values/templates/home_limits.html); None: no measurement to go by (the
@@ -74,6 +80,7 @@ class Verdict:
             "walk_every_minutes": self.walk_every_minutes,
             "largest": [{"name": name, "gib": round(size / GIB, 1)} for name, size in self.largest],
             "largest_as_of": self.largest_as_of,
+            "source": self.source,
         }
 
     def environment(self) -> dict[str, str]:
@@ -102,27 +109,51 @@ def limits_for(settings: dict[str, Any], login: str, groups: set[str], admin: bo
     return max(f[0] for f in found), max(f[1] for f in found)
 
 
-def judge(limits: tuple[float, float] | None, usage: Usage | None, cleanup_ended: float | None, walk: int) -> Verdict:
+@dataclass(frozen=True)
+class Reported:
+    """What the newest weekly report left in the notices for one home."""
+
+    bytes: int
+    largest: tuple[tuple[str, int], ...]
+    as_of: str  # the report's day
+
+
+def judge(
+    limits: tuple[float, float] | None,
+    usage: Usage | None,
+    cleanup_ended: float | None,
+    walk: int,
+    reported: Reported | None = None,
+) -> Verdict:
     if limits is None:
         return Verdict("exempt")
-    if usage is None:
-        return Verdict("unmeasured")
     soft, hard = int(limits[0] * GIB), int(limits[1] * GIB)
+    largest = (reported.largest, reported.as_of) if reported else ((), "")
+    if usage is None:
+        # Only the weekly report to go by: a notice over the soft limit, never a narrower menu.
+        if reported is None or reported.bytes <= soft:
+            return Verdict("unmeasured")
+        day = datetime.datetime.fromisoformat(reported.as_of).replace(tzinfo=datetime.UTC).timestamp()
+        return Verdict("soft", reported.bytes, soft, hard, day, walk, *largest, source="report")
     state = "under" if usage.bytes <= soft else "soft" if usage.bytes <= hard else "hard"
     if state == "hard" and cleanup_ended is not None and cleanup_ended > usage.walked_at:
         state = "cleaned"
-    return Verdict(state, usage.bytes, soft, hard, usage.walked_at, walk)
+    return Verdict(state, usage.bytes, soft, hard, usage.walked_at, walk, *(largest if state != "under" else ((), "")))
 
 
-def with_largest(verdict: Verdict, notices: Path, home: str) -> Verdict:
-    """The verdict with the home's largest entries from the weekly report's notices, if it has them."""
+def weekly(notices: Path, home: str) -> Reported | None:
+    """The home's size and largest entries at the newest weekly report, if it was over the lowest soft limit."""
     try:
-        latest = json.loads((notices / "usage.json").read_text())
-        found = latest.get("largest", {}).get(home) or []
+        with open(notices / "usage.json") as file:  # values/home_notices.py NOTICE_FILE
+            latest = json.load(file)
+        found = latest.get("homes", {}).get(home)
     except (OSError, ValueError) as problem:
-        log.info("home limits: no largest entries for %s (%s)", home, problem)
-        return verdict
-    return replace(verdict, largest=tuple((str(n), int(b)) for n, b in found), largest_as_of=latest["as_of"])
+        log.info("home limits: no weekly report for %s (%s)", home, problem)
+        return None
+    if not found:
+        return None
+    largest = tuple((str(n), int(b)) for n, b in found["largest"])
+    return Reported(int(found["bytes"]), largest, str(latest["as_of"]))
 
 
 def query(selector: dict[str, str], home: str) -> str:
@@ -177,13 +208,13 @@ class HomeLimits:
     async def prepare(self, spawner: Any) -> None:
         user = spawner.user
         limits = limits_for(self.settings, user.name, {g.name for g in user.groups}, bool(user.admin))
-        usage = None
-        if limits is not None and self.settings["prometheus_url"]:
-            usage = await measured(self.settings["prometheus_url"], self.settings["selector"], self.home(spawner))
-        verdict = judge(limits, usage, spawner.kept.get("cleanup_ended"), self.settings["walk_every_minutes"])
-        if verdict.state in ("soft", "hard", "cleaned"):
-            verdict = with_largest(verdict, Path(self.settings["notices"]), self.home(spawner))
-        self.verdicts[user.name] = verdict
+        usage = reported = None
+        if limits is not None:
+            if self.settings["prometheus_url"]:
+                usage = await measured(self.settings["prometheus_url"], self.settings["selector"], self.home(spawner))
+            reported = weekly(Path(self.settings["notices"]), self.home(spawner))
+        walk = self.settings["walk_every_minutes"]
+        self.verdicts[user.name] = judge(limits, usage, spawner.kept.get("cleanup_ended"), walk, reported)
 
     def verdict(self, spawner: Any) -> Verdict:
         return self.verdicts.get(spawner.user.name, Verdict("unmeasured"))
@@ -198,8 +229,8 @@ class HomeLimits:
         return (
             f"Your home directory holds {verdict.used_bytes / GIB:.1f} GiB, over its hard limit of "
             f"{verdict.hard_bytes / GIB:.1f} GiB, so only the cleanup server starts. Start it, delete or move "
-            f"files until the home is under {verdict.soft_bytes / GIB:.1f} GiB, and stop it: your next start "
-            "offers every profile again."
+            f"files until the home is under {verdict.hard_bytes / GIB:.1f} GiB (under {verdict.soft_bytes / GIB:.1f} "
+            "GiB for no notice at all), and stop it: your next start offers every profile again."
         )
 
     def admitted(self, spawner: Any, slug: str | None) -> None:
