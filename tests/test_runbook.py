@@ -24,6 +24,7 @@ from stackconfig.stack import StackConfig
 from tests.as_uid import NOTEBOOK, run_as, world_reachable_dir
 from tests.charts import of_kind, render
 from tests.conftest import ROOT, changed_config, load_in_cluster_code
+from tests.efs_browser import busybox_bin, run_in_efs_browser
 from tests.real_hub import free_port, serving
 
 DOCS = [ROOT / "README.md", ROOT / "docs" / "operations.md"]
@@ -113,24 +114,8 @@ def test_the_az_loss_recovery_recreates_the_charts_claim_unbound(staging: Plan) 
 
 
 @pytest.fixture(scope="module")
-def busybox_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding only BusyBox's applets, the PATH of the efs-browser's Alpine image: a command
-    BusyBox lacks (rsync) is not found there."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.skip("busybox is not installed (apt-get install busybox-static; .ci/run installs it)")
-    bin_dir = tmp_path_factory.mktemp("busybox-bin")
-    for applet in subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split():
-        (bin_dir / applet).symlink_to(busybox)
-    return bin_dir
-
-
-def run_in_efs_browser(commands: str, efs: Path, busybox_bin: Path) -> subprocess.CompletedProcess[str]:
-    """Commands pasted into the efs-browser's shell (no `set -e`, as typed), the file system at `efs`."""
-    return subprocess.run(
-        [str(busybox_bin / "sh"), "-c", commands.replace("/efs", str(efs))],
-        capture_output=True, text=True, timeout=30, env={"PATH": str(busybox_bin), "HOME": str(efs)},
-    )  # fmt: skip
+def busybox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return busybox_bin(tmp_path_factory.mktemp("busybox-bin"))
 
 
 def runbook_block(heading: str) -> str:
@@ -162,7 +147,7 @@ HOME_NOW = {"new.txt": b"made since", ".bashrc": b"alias ll='ls -l'"}
 
 @pytest.mark.parametrize("home_now", ["empty", "files", "missing"])
 def test_bringing_back_an_older_snapshot_by_hand_swaps_it_in_whole_and_loses_nothing(
-    home_now: str, tmp_path: Path, busybox_bin: Path
+    home_now: str, tmp_path: Path, busybox: Path
 ) -> None:
     """The runbook's hand method, in BusyBox's sh as root: the older snapshot becomes the home byte for byte
     whether the home is the kubelet's empty directory, has files (they become the user's newest own archive)
@@ -185,7 +170,7 @@ def test_bringing_back_an_older_snapshot_by_hand_swaps_it_in_whole_and_loses_not
     commands = runbook_block("**Bringing back an archive by hand.**")
     assert example in commands
     commands = commands.replace(example, "home=jane snapshot=2026-10-01")
-    ran = run_in_efs_browser(commands, efs, busybox_bin)
+    ran = run_in_efs_browser(commands, efs, busybox)
     assert ran.returncode == 0 and ran.stderr == "", ran.stderr
     assert tree(home) == wanted, "the snapshot is the home, byte for byte (not moved inside it)"
     assert not older.exists() and tree(newer) == {"other.txt": b"newer"}
@@ -193,11 +178,11 @@ def test_bringing_back_an_older_snapshot_by_hand_swaps_it_in_whole_and_loses_not
     assert [tree(p) for p in asides] == ([home_before] if home_now == "files" else []), "the home's files kept"
     assert not asides or moves.snapshots(efs, "jane")[-1] == asides[0], "the user's newest own archive"
     assert moves.restore(efs, "jane") is None and tree(home) == wanted, "the next start leaves it"
-    again = run_in_efs_browser(commands, efs, busybox_bin)
+    again = run_in_efs_browser(commands, efs, busybox)
     assert "no archive/jane/2026-10-01: nothing moved" in again.stdout and tree(home) == wanted
 
 
-def test_publishing_into_readonly_leaves_the_source_and_gives_every_server_a_read_only_copy(busybox_bin: Path) -> None:
+def test_publishing_into_readonly_leaves_the_source_and_gives_every_server_a_read_only_copy(busybox: Path) -> None:
     """The runbook's /readonly procedure, in BusyBox's sh as root on the layout's tree: the copy is root's,
     every server (uid 1000, group 100) reads it and cannot change it; a taken name is left alone."""
     layout = load_in_cluster_code(ROOT / "values" / "efs_layout.py")
@@ -210,7 +195,7 @@ def test_publishing_into_readonly_leaves_the_source_and_gives_every_server_a_rea
             os.chown(path, 1000, 100)
         (course / "data" / "a.nwb").chmod(0o600)  # a file only its owner could read
         before = tree(course)
-        ran = run_in_efs_browser(runbook_block("### Publishing into /readonly"), efs, busybox_bin)
+        ran = run_in_efs_browser(runbook_block("### Publishing into /readonly"), efs, busybox)
         assert ran.returncode == 0 and ran.stderr == "", ran.stderr
         published = efs / "readonly" / "course-2027"
         assert tree(published) == before and tree(course) == before, "copied whole; the source stays"
@@ -220,7 +205,7 @@ def test_publishing_into_readonly_leaves_the_source_and_gives_every_server_a_rea
         for code in ("open('course-2027/data/a.nwb', 'a')", "open('course-2027/new.txt', 'w')"):
             assert "PermissionError" in run_as(*NOTEBOOK, ["-c", code], efs / "readonly").stderr, code
         (course / "extra.txt").write_text("later")
-        again = run_in_efs_browser(runbook_block("### Publishing into /readonly"), efs, busybox_bin)
+        again = run_in_efs_browser(runbook_block("### Publishing into /readonly"), efs, busybox)
         assert "readonly/course-2027 exists: pick another name" in again.stdout
         assert not (published / "extra.txt").exists() and not (published / "course-2027").exists()
     finally:
@@ -260,7 +245,7 @@ def test_every_config_path_the_docs_set_is_a_key_of_the_config_model(key: str, v
     assert node == _pulumi_value(value), f"{key}: the model read {node!r}"
 
 
-def test_the_storage_growth_du_runs_in_busybox_and_sizes_each_folder(tmp_path: Path, busybox_bin: Path) -> None:
+def test_the_storage_growth_du_runs_in_busybox_and_sizes_each_folder(tmp_path: Path, busybox: Path) -> None:
     """The runbook's `du` line for what nothing else measures (group folders, archives, /shared), in BusyBox."""
     section = (ROOT / "docs" / "operations.md").read_text().split("- **Storage growth**", 1)[1]
     (command,) = [c for c in re.findall(r"`(du [^`]+)`", section.split("\n- ", 1)[0].replace("\n  ", " "))]
@@ -268,7 +253,7 @@ def test_the_storage_growth_du_runs_in_busybox_and_sizes_each_folder(tmp_path: P
     _write(efs / "groups" / "lab", {"a.nwb": b"x" * 3_000_000})
     _write(efs / "archive" / "jane" / "2026-11-23", {"b": b"y" * 10})
     _write(efs / "shared", {"c": b"z"})
-    ran = run_in_efs_browser(command, efs, busybox_bin)
+    ran = run_in_efs_browser(command, efs, busybox)
     assert ran.returncode == 0, ran.stderr
     sizes = {line.split("\t")[1].removeprefix(str(efs)): line.split("\t")[0] for line in ran.stdout.splitlines()}
     assert set(sizes) == {"/groups/lab", "/archive/jane", "/shared"}
@@ -277,7 +262,7 @@ def test_the_storage_growth_du_runs_in_busybox_and_sizes_each_folder(tmp_path: P
 
 @pytest.mark.parametrize("case", ["finished", "unfinished", "no such snapshot"])
 def test_removing_an_old_archive_takes_that_snapshot_only_and_never_one_an_unfinished_request_needs(
-    case: str, tmp_path: Path, busybox_bin: Path
+    case: str, tmp_path: Path, busybox: Path
 ) -> None:
     """The runbook's removal, in BusyBox's sh as root, on requests recorded by the real init container code
     (values/home_moves.py self_service): it refuses while a request is unfinished, and removes one snapshot."""
@@ -295,7 +280,7 @@ def test_removing_an_old_archive_takes_that_snapshot_only_and_never_one_an_unfin
     commands = runbook_block("**Removing old archives**").replace(
         "home=jane-doe snapshot=2026-11-23", f"home=jane snapshot={snapshot}"
     )
-    ran = run_in_efs_browser(commands, efs, busybox_bin)
+    ran = run_in_efs_browser(commands, efs, busybox)
     assert ran.returncode == 0 and ran.stderr == "", ran.stderr
     own = efs / "archive" / "jane" / "2026-11-20T100000Z-self"
     assert tree(own) == {"now.txt": b"now"}, "other snapshots stay"
@@ -340,3 +325,23 @@ def test_what_the_hub_sees_for_a_home_is_read_from_a_real_prometheus(tmp_path: P
         ran = subprocess.run(["sh", "-c", asked], capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0, ran.stderr
     assert sorted(ran.stdout.splitlines()) == ["dirsize_last_updated_ns 1764600000", "dirsize_total_size_bytes 12345"]
+
+
+def test_the_migrations_home_renames_run_in_busybox_and_never_nest_a_home(
+    tmp_path: Path, busybox: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Migration step 4's `offline.home_names --commands` lines, run in BusyBox's sh at the root of the new
+    file system (the efs-browser's /efs): a free new name gets the home, a taken one leaves both as they were."""
+    from offline import home_names
+
+    efs = tmp_path / "efs"
+    for home in ("home/1abc", "home/x-1abc---57cb980e", "home/jane-2ddoe"):
+        _write(efs / home, {"notes.txt": home.encode()})
+    home_names.main(["--commands", "1abc", "jane-doe"])
+    lines = capsys.readouterr().out
+    ran = run_in_efs_browser(f"cd /efs\n{lines}", efs, busybox)
+    assert "mv -n -T" in lines and "invalid option" not in ran.stderr, ran.stderr
+    assert tree(efs / "home" / "1abc") == {"notes.txt": b"home/1abc"}
+    assert tree(efs / "home" / "x-1abc---57cb980e") == {"notes.txt": b"home/x-1abc---57cb980e"}, "not nested"
+    assert tree(efs / "home" / "jane-doe") == {"notes.txt": b"home/jane-2ddoe"}
+    assert not (efs / "home" / "jane-2ddoe").exists()
