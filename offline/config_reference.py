@@ -1,6 +1,6 @@
 """The stack config reference, generated from the config model so the README cannot drift from it.
 
-python -m offline.config_reference      # prints the Markdown table that README.md embeds
+python -m offline.config_reference      # rewrites, in place, the Markdown table that README.md embeds
 """
 
 from __future__ import annotations

@@ -43,7 +43,11 @@ class StackConfig(ConfigModel):
     storage: StorageConfig = Field(StorageConfig(), description="Shared EFS storage.")
     hub: HubConfig = Field(description="The JupyterHub release.")
     monitoring: MonitoringConfig = Field(MonitoringConfig(), description="Metrics, dashboards, logs and alerts.")
-    homes: HomesConfig = Field(HomesConfig(), description="Usage, soft limit and retention of the home directories.")
+    homes: HomesConfig = Field(
+        HomesConfig(),
+        description="Home directories: usage, soft and hard limits (with per-user and per-group overrides), "
+        "the weekly report and retention.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -227,3 +227,6 @@ def test_the_real_spawn_page_says_where_installs_go() -> None:
     )  # fmt: skip
     assert "where-installs-go" in page and "<select name='profile'>" in page
     assert "~/.conda/envs" in page and "~/.local" in page and "/opt/conda" in page
+    kept = page.split("where-installs-go", 1)[1].split("Kept:", 1)[0]
+    assert "/groups/" in kept, "group folders are kept"
+    assert "<code>/shared</code> and <code>/readonly</code> are kept too, but read-only" in kept, "not writable"

@@ -19,7 +19,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from stackconfig import access
 from tests.as_uid import NOTEBOOK, run_as, world_reachable_dir
 from tests.charts import addon_manifests, of_kind, render
 from tests.conftest import ROOT, load_in_cluster_code
+from tests.efs_browser import busybox_bin, run_in_efs_browser
 from tests.hub_chain import load_hub_config
 from tests.kube_schema import validation_errors
 from tests.test_groups import GROUPS as ACCESS_GROUPS
@@ -137,9 +138,21 @@ def runbook_move() -> str:
     return section.split("```sh", 1)[1].split("```", 1)[0]
 
 
-def test_the_runbooks_move_of_shared_content_loses_nothing_and_hands_it_to_the_group(efs: Path) -> None:
+@pytest.fixture(params=["sh", "busybox"])
+def shell(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], subprocess.CompletedProcess[str]]:
+    """Runs commands in the system's sh, or as the efs-browser's Alpine would (BusyBox's sh and applets only)."""
+    if request.param == "busybox":
+        bin_dir = busybox_bin(tmp_path)
+        return lambda commands: run_in_efs_browser(commands, Path("/efs"), bin_dir)
+    return lambda commands: subprocess.run(["sh", "-c", commands], capture_output=True, text=True, timeout=30)
+
+
+def test_the_runbooks_move_of_shared_content_loses_nothing_and_hands_it_to_the_group(
+    efs: Path, shell: Callable[[str], subprocess.CompletedProcess[str]]
+) -> None:
     """The runbook's commands, as root in the efs-browser pod (the file system at /efs), on a copy of the old
-    /shared: the folder moves by a rename, members then write it, and a name taken in the folder is skipped."""
+    /shared, in the system's sh and in BusyBox's (the pod's Alpine): the folder moves by a rename, members
+    then write it, and a name taken in the folder is skipped."""
     data = efs / "shared" / "lab-data"
     (data / "sub").mkdir(parents=True)
     (data / "sub" / "a.nwb").write_bytes(b"abc")
@@ -147,7 +160,7 @@ def test_the_runbooks_move_of_shared_content_loses_nothing_and_hands_it_to_the_g
         os.chown(path, 1000, 100)
     inode = (data / "sub" / "a.nwb").stat().st_ino
     commands = runbook_move().replace("/efs", str(efs))
-    moved = subprocess.run(["sh", "-ec", commands], capture_output=True, text=True, timeout=30)
+    moved = shell(commands)
     assert moved.returncode == 0, moved.stderr
     target = efs / "groups" / "lab" / "lab-data"
     assert not data.exists() and (target / "sub" / "a.nwb").read_bytes() == b"abc"
@@ -157,7 +170,7 @@ def test_the_runbooks_move_of_shared_content_loses_nothing_and_hands_it_to_the_g
     assert run_as(*NOTEBOOK, write, efs / "groups" / "lab", groups=BOB).returncode == 0
     (efs / "shared" / "lab-data").mkdir()  # the same name again: left where it is
     (efs / "shared" / "lab-data" / "other.txt").write_text("kept")
-    again = subprocess.run(["sh", "-ec", commands], capture_output=True, text=True, timeout=30)
+    again = shell(commands)
     assert again.returncode == 0 and "groups/lab/lab-data exists: pick another name" in again.stdout
     assert (efs / "shared" / "lab-data" / "other.txt").read_text() == "kept"
     assert (target / "sub" / "a.nwb").read_bytes() == b"abc"
