@@ -300,7 +300,7 @@ def test_removing_an_old_archive_takes_that_snapshot_only_and_never_one_an_unfin
     reason="needs Debian's prometheus (prometheus, promtool), curl and jq (.ci/run installs them)",
 )
 def test_what_the_hub_sees_for_a_home_is_read_from_a_real_prometheus(tmp_path: Path) -> None:
-    """The runbook's curl | jq query against Debian's Prometheus holding the exporter's two series (written
+    """The runbook's curl | jq query against Debian's Prometheus holding the exporter's three series (written
     with promtool's backfill, a minute old): one line per series of that home, none of another home's."""
     block = runbook_block("What the hub sees for a home")
     (query,) = [line for line in block.splitlines() if line.startswith("curl ")]
@@ -311,6 +311,8 @@ def test_what_the_hub_sees_for_a_home_is_read_from_a_real_prometheus(tmp_path: P
         f'dirsize_total_size_bytes{{directory="bob"}} 999 {now}\n'
         "# TYPE dirsize_last_updated_ns gauge\n"
         f'dirsize_last_updated_ns{{directory="jane"}} 1764600000 {now}\n'
+        "# TYPE dirsize_processing_time gauge\n"
+        f'dirsize_processing_time{{directory="jane"}} 42 {now}\n'
         "# EOF\n"
     )
     data = tmp_path / "data"
@@ -324,7 +326,11 @@ def test_what_the_hub_sees_for_a_home_is_read_from_a_real_prometheus(tmp_path: P
         asked = query.replace("localhost:9090", f"127.0.0.1:{port}").replace("<home>", "jane")
         ran = subprocess.run(["sh", "-c", asked], capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0, ran.stderr
-    assert sorted(ran.stdout.splitlines()) == ["dirsize_last_updated_ns 1764600000", "dirsize_total_size_bytes 12345"]
+    assert sorted(ran.stdout.splitlines()) == [
+        "dirsize_last_updated_ns 1764600000",
+        "dirsize_processing_time 42",
+        "dirsize_total_size_bytes 12345",
+    ]
 
 
 def test_the_migrations_home_renames_run_in_busybox_and_never_nest_a_home(
