@@ -32,8 +32,11 @@ POD_PREFIX = "${aws:PrincipalTag/kubernetes-pod-name}"
 OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
 
 
-def server_policy(bucket: str) -> dict[str, Any]:
-    """What a user server may do in the bucket: objects under its own prefix, and list that prefix only."""
+def server_policy(bucket: str, read_buckets: Sequence[str] = ()) -> dict[str, Any]:
+    """What a user server may do in the bucket: objects under its own prefix, and list that prefix only; and
+    read (get and list) the other buckets config names, such as the DANDI archive's public one, with the
+    signed requests the AWS libraries make once the server has credentials."""
+    reads = [f"arn:aws:s3:::{name}" for name in read_buckets]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -50,6 +53,18 @@ def server_policy(bucket: str) -> dict[str, Any]:
                 "Resource": f"arn:aws:s3:::{bucket}",
                 "Condition": {"StringLike": {"s3:prefix": [f"{POD_PREFIX}/", f"{POD_PREFIX}/*"]}},
             },
+            *(
+                [
+                    {
+                        "Sid": "ReadArchives",
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:ListBucket"],
+                        "Resource": [r for arn in reads for r in (arn, f"{arn}/*")],
+                    }
+                ]
+                if reads
+                else []
+            ),
         ],
     }
 
@@ -174,7 +189,7 @@ class Scratch(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-own-prefix",
             role=role.id,
-            policy=bucket.bucket.apply(lambda b: json.dumps(server_policy(b))),
+            policy=bucket.bucket.apply(lambda b: json.dumps(server_policy(b, args.config.read_buckets))),
             opts=child,
         )
         agent = aws.eks.Addon(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator, model_validator
 
 from stackconfig import aws_catalog
@@ -78,6 +80,12 @@ class ScratchBucketConfig(ConfigModel):
     enabled: bool = Field(True, description="Create the bucket and give servers SCRATCH_BUCKET. Default true.")
     expire_after_days: int = Field(
         30, ge=1, le=365, description="Days after which S3 deletes an object (lifecycle rule). Default 30."
+    )
+    read_buckets: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]] = Field(
+        ["dandiarchive"],
+        description="Other buckets the servers may read with their credentials: the AWS libraries sign every "
+        "request once a server has credentials, and a signed read of another account's bucket needs the "
+        "server's role to allow it too. Default: the DANDI archive's bucket.",
     )
 
 

@@ -108,6 +108,24 @@ def test_each_server_reaches_its_own_prefix_and_nothing_else(policies: dict[str,
     assert found == {what: case[-1] for what, case in table.items()}
 
 
+def test_each_server_reads_the_dandi_archive_with_its_credentials_and_writes_nothing_there(
+    policies: dict[str, Any],
+) -> None:
+    """Signed reads of the archive's bucket (what s3fs, boto3 and the AWS CLI send once a server has
+    credentials): the role's half of a cross-account read. The archive's own bucket policy, the other half,
+    is DANDI's (public read) and not evaluated here."""
+    archive = "arn:aws:s3:::dandiarchive"
+    table = {
+        "reads a blob": ("s3:GetObject", f"{archive}/blobs/0a1/b2c/0a1b2c", {}, "Allowed"),
+        "lists the bucket": ("s3:ListBucket", archive, {"s3:prefix": "dandisets/"}, "Allowed"),
+        "writes a blob": ("s3:PutObject", f"{archive}/blobs/x", {}, "ImplicitlyDenied"),
+        "deletes a blob": ("s3:DeleteObject", f"{archive}/blobs/x", {}, "ImplicitlyDenied"),
+        "reads another bucket": ("s3:GetObject", "arn:aws:s3:::someone-elses/x", {}, "ImplicitlyDenied"),
+    }
+    requests = [server_request(policies, ALICE, action, arn, **ctx) for action, arn, ctx, _ in table.values()]
+    assert dict(zip(table, evaluate(requests), strict=True)) == {what: case[-1] for what, case in table.items()}
+
+
 def test_plain_http_is_refused_even_on_the_own_prefix(policies: dict[str, Any]) -> None:
     arn = f"arn:aws:s3:::{policies['name']}/{ALICE}/data.nwb"
     assert evaluate([server_request(policies, ALICE, "s3:GetObject", arn, secure=False)]) == ["ExplicitlyDenied"]
