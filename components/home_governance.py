@@ -2,7 +2,7 @@
 retention policy, off until asked for), the restore step of every user's pod (a returning user's archived
 home moved back before the server starts, as the notebook's uid) and the hub's side (a notice on the spawn
 page over the soft limit; the hub mounts only the notices, read-only). The code that moves files is
-`values/home_moves.py` (the report job is `values/home_governance.py`, the hub's side
+`values/home_moves.py` (the report job is `values/home_governance.py` with `values/hub_users.py`, the hub's side
 `values/home_notices.py`); nothing here deletes a user's file."""
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from stackconfig.home_limits import cleanup_profile, filled
 from stackconfig.hub import HubConfig
 from stackconfig.stack import StackConfig
 
-# The report job, the moves it and the users' pods make, and the hub's side; one ConfigMap holds all three,
-# so the job imports its neighbours.
+# The report job, its view of the hub, the moves it and the users' pods make, and the hub's side; one
+# ConfigMap holds them all, so the job imports its neighbours.
 SCRIPT = VALUES_DIR / "home_governance.py"
+HUB_USERS_SCRIPT = VALUES_DIR / "hub_users.py"
 MOVES_SCRIPT = VALUES_DIR / "home_moves.py"
 NOTICES_SCRIPT = VALUES_DIR / "home_notices.py"
 SPAWN_TEMPLATE = VALUES_DIR / "templates" / "spawn.html"
@@ -109,7 +110,10 @@ class HomeGovernance(pulumi.ComponentResource):
         scripts = k8s.core.v1.ConfigMap(
             f"{name}-scripts",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="home-governance", namespace=args.namespace),
-            data={**{s.name: s.read_text() for s in (SCRIPT, MOVES_SCRIPT, NOTICES_SCRIPT)}, "policy.json": rules},
+            data={
+                **{s.name: s.read_text() for s in (SCRIPT, HUB_USERS_SCRIPT, MOVES_SCRIPT, NOTICES_SCRIPT)},
+                "policy.json": rules,
+            },
             opts=child,
         )
         token = random.RandomPassword(f"{name}-report-token", length=48, special=False, opts=child)

@@ -28,7 +28,7 @@ from tests.pod_security import baseline_violations
 SOURCE = ROOT / "values" / "home_governance.py"
 # The moves (the report job's and the users' pods') and the hub's side, beside the job in its ConfigMap.
 MOVES, NOTICES = ROOT / "values" / "home_moves.py", ROOT / "values" / "home_notices.py"
-SCRIPTS = (SOURCE, MOVES, NOTICES)
+SCRIPTS = (SOURCE, ROOT / "values" / "hub_users.py", MOVES, NOTICES)
 LAYOUT = load_in_cluster_code(ROOT / "values" / "efs_layout.py")
 NOW = datetime.datetime(2026, 11, 27, 6, 0, tzinfo=datetime.UTC)
 
