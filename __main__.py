@@ -12,6 +12,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.egress_alarm import NatEgressAlarm, NatEgressAlarmArgs
 from components.helm_values import deep_merge
 from components.home_governance import HomeGovernance, HomeGovernanceArgs
+from components.home_limits import limits_hub_values as home_limits_values
 from components.jupyterhub import JupyterHub, JupyterHubArgs
 from components.monitoring import AlertRouting, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -141,13 +142,11 @@ monitoring = Monitoring(
 )
 
 homes = HomeGovernance(
-    "homes",
-    HomeGovernanceArgs(
-        config, storage.namespace_name, storage.claim_name, storage.layout, mirror.registry if mirror else None
-    ),
-    on_cluster,
+    "homes", HomeGovernanceArgs(config, storage.namespace_name, storage.claim_name, storage.layout), on_cluster
 )
-hub_values = deep_merge(monitoring.hub_values, homes.hub_values)
+# The limits on homes live in the hub (its spawner's rule, its Prometheus queries): values, no resources.
+limits = home_limits_values(config, mirror.registry if mirror else None)
+hub_values = deep_merge(deep_merge(monitoring.hub_values, homes.hub_values), limits)
 
 if config.storage.scratch_bucket.enabled:
     scratch = Scratch(

@@ -15,12 +15,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.helm_values import VALUES_DIR, deep_merge
+from components.helm_values import VALUES_DIR
 from components.images import PIP, PYTHON
-from components.monitoring import NAMESPACE as MONITORING
-from components.singleuser_values import profile_entry
 from stackconfig import access
-from stackconfig.home_limits import cleanup_profile, filled
+from stackconfig.home_limits import lowest_soft_limit
 from stackconfig.hub import HubConfig
 from stackconfig.stack import StackConfig
 
@@ -31,16 +29,6 @@ HUB_USERS_SCRIPT = VALUES_DIR / "hub_users.py"
 MOVES_SCRIPT = VALUES_DIR / "home_moves.py"
 NOTICES_SCRIPT = VALUES_DIR / "home_notices.py"
 SPAWN_TEMPLATE = VALUES_DIR / "templates" / "spawn.html"
-# The hub's rule for soft and hard limits, and the spawn page's part about them.
-LIMITS_SCRIPT = VALUES_DIR / "home_limits.py"
-LIMITS_TEMPLATE = VALUES_DIR / "templates" / "home_limits.html"
-# Prometheus's server (components/monitoring.py, release `prometheus`): its Service, and its pods and port for
-# the hub's egress rule (the prometheus chart's server labels and containerPort).
-PROMETHEUS_URL = f"http://prometheus-server.{MONITORING}.svc:9090"
-PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
-PROMETHEUS_PORT = 9090
-# Where a server over its soft limit, or a cleanup server, opens (values/singleuser/home_usage.py).
-HOME_PAGE = "/dandi/home"
 # The community's exporter of per-directory size, file count and newest change (the dashboards' source),
 # run through values/dirsize_exporter.py so that no home can stall or stop its walk.
 EXPORTER = "prometheus-dirsize-exporter==3.2"
@@ -68,8 +56,6 @@ class HomeGovernanceArgs:
     claim_name: pulumi.Input[str]
     # The file system's directories (components/storage.py): the exporter's read-only sub-path needs home/.
     layout: pulumi.Resource
-    # The Docker Hub mirror (<ECR registry>/<prefix>), for the cleanup profile's image, if the stack has one.
-    image_mirror: str | None = None
 
 
 def policy(config: StackConfig) -> dict[str, Any]:
@@ -125,9 +111,7 @@ class HomeGovernance(pulumi.ComponentResource):
         )
         self._exporter(name, args, child)
         self._report_job(name, args, hub, child, scripts)
-        self.hub_values = deep_merge(
-            self._hub(hub, args.claim_name, token.result), limits_hub_values(config, args.image_mirror)
-        )
+        self.hub_values = self._hub(hub, args.claim_name, token.result)
         self.restore_init_container = restore_init_container(hub)
         self.restore_volumes = [
             {"name": "efs-root", "persistentVolumeClaim": {"claimName": args.claim_name}},
@@ -263,7 +247,7 @@ class HomeGovernance(pulumi.ComponentResource):
 
     def _hub(self, hub: HubConfig, claim: pulumi.Input[str], token: pulumi.Input[str]) -> dict[str, Any]:
         """The hub mounts only admin/notices (read-only) and the spawn template; its extraConfig gives the spawn
-        form's home choices what the report knew of the archives (the limits' part is limits_hub_values). No
+        form's home choices what the report knew of the archives (the limits' part: components/home_limits.py). No
         home is reachable from the hub."""
         return {
             "hub": {
@@ -314,62 +298,3 @@ def restore_init_container(hub: HubConfig) -> dict[str, Any]:
             {"name": "home-governance", "mountPath": "/opt/home-governance", "readOnly": True},
         ],
     }
-
-
-def lowest_soft_limit(config: StackConfig) -> float:
-    """The lowest soft limit any user has (the stack's, a user's or a group's)."""
-    homes = config.homes
-    overrides = [*homes.users.values(), *(g.home_limits for g in config.hub.groups.values() if g.home_limits)]
-    return min([homes.soft_limit_gib, *(filled(o, homes.soft_limit_gib, homes.hard_limit_gib)[0] for o in overrides)])
-
-
-def limits_settings(config: StackConfig, mirror: str | None) -> dict[str, Any]:
-    """values/home_limits.py's settings: the limits (overrides filled in with the stack's), where to ask for
-    the homes' sizes (None without Prometheus: the limits are off), and the cleanup profile as KubeSpawner takes it."""
-    homes = config.homes
-    soft, hard = homes.soft_limit_gib, homes.hard_limit_gib
-    profile = cleanup_profile(config)
-    cleanup = None
-    if profile is not None:
-        cleanup = profile_entry(profile, config.hub, config.node_groups[profile.node_group], mirror)
-        cleanup["kubespawner_override"]["default_url"] = HOME_PAGE
-    return {
-        "soft_limit_gib": soft,
-        "hard_limit_gib": hard,
-        "users": {login.lower(): filled(o, soft, hard) for login, o in homes.users.items()},
-        "groups": {name: filled(g.home_limits, soft, hard) for name, g in config.hub.groups.items() if g.home_limits},
-        "prometheus_url": PROMETHEUS_URL if config.monitoring.prometheus.enabled and cleanup else None,
-        # The exporter's series: the chart's kubernetes-pods job labels them with the pod's namespace and labels.
-        "selector": {"namespace": config.hub.namespace, "app_kubernetes_io_name": EXPORTER_NAME},
-        "walk_every_minutes": homes.walk_every_minutes,
-        "cleanup_profile": cleanup,
-        "home_page": HOME_PAGE,
-        # The weekly report's notices: the largest entries of homes over a soft limit.
-        "notices": HUB_NOTICES,
-    }
-
-
-def limits_hub_values(config: StackConfig, mirror: str | None) -> dict[str, Any]:
-    """The rule, its settings, its part of the spawn page, and the hub's way to Prometheus's server (the hub's
-    NetworkPolicy allows private addresses by default, but a pod address is not one to count on: Kubernetes
-    leaves ipBlock rules on pod IPs to the implementation)."""
-    return {
-        "hub": {
-            "extraFiles": {
-                "home-limits": {"mountPath": "/usr/local/etc/jupyterhub/home-governance/limits.json",
-                                "data": limits_settings(config, mirror)},
-                "home-limits-template": {"mountPath": "/usr/local/share/jupyterhub/dandi-templates/home_limits.html",
-                                         "stringData": LIMITS_TEMPLATE.read_text()},
-            },
-            "extraConfig": {"home-limits": LIMITS_SCRIPT.read_text()},
-            "networkPolicy": {
-                "egress": [
-                    {
-                        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING}},
-                                "podSelector": {"matchLabels": PROMETHEUS_POD}}],
-                        "ports": [{"port": PROMETHEUS_PORT, "protocol": "TCP"}],
-                    }
-                ]
-            },
-        }
-    }  # fmt: skip

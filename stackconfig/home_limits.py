@@ -110,3 +110,10 @@ def cleanup_profile(config: StackConfig) -> ProfileConfig | None:
             "default": True,
         }
     )
+
+
+def lowest_soft_limit(config: StackConfig) -> float:
+    """The lowest soft limit any user has (the stack's, a user's or a group's)."""
+    homes = config.homes
+    overrides = [*homes.users.values(), *(g.home_limits for g in config.hub.groups.values() if g.home_limits)]
+    return min([homes.soft_limit_gib, *(filled(o, homes.soft_limit_gib, homes.hard_limit_gib)[0] for o in overrides)])

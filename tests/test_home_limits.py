@@ -34,7 +34,7 @@ from jupyterhub.crypto import CryptKeeper
 from jupyterhub.handlers.pages import SpawnHandler
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
-from components import home_governance
+from components import home_governance, home_limits
 from offline.engine import Plan
 from offline.spawner import offline_kubespawner
 from stackconfig.access import GroupConfig
@@ -388,16 +388,16 @@ def test_the_hub_reaches_prometheus_servers_pods_through_its_service(limited: Pl
     # The prometheus chart's own NetworkPolicy (values networkPolicy.enabled) is off: nothing limits who asks it.
     assert of_kind(prometheus, "NetworkPolicy") == []
     address = f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port['port']}"
-    assert address == home_governance.PROMETHEUS_URL
+    assert address == home_limits.PROMETHEUS_URL
     server = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "prometheus-server")
     (container_port,) = server["ports"]
     # The EKS network policy agent admits traffic to a Service only when its port is the pods' (EKS User Guide,
     # network policies, Considerations; aws/amazon-network-policy-controller-k8s issues 194 and 224).
-    assert port["port"] == port["targetPort"] == container_port["containerPort"] == home_governance.PROMETHEUS_PORT
+    assert port["port"] == port["targetPort"] == container_port["containerPort"] == home_limits.PROMETHEUS_PORT
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     server_pod = Destination(
         "10.0.40.7",
-        home_governance.PROMETHEUS_PORT,
+        home_limits.PROMETHEUS_PORT,
         pod_labels=pod_labels,
         namespace="monitoring",
         namespace_labels={"kubernetes.io/metadata.name": "monitoring"},
@@ -426,8 +426,8 @@ def test_without_prometheus_the_limits_are_off_and_the_plan_says_so(limited: Pla
             )
         }
     )
-    assert home_governance.limits_settings(off, None)["prometheus_url"] is None
-    assert home_governance.limits_settings(config, None)["prometheus_url"] == home_governance.PROMETHEUS_URL
+    assert home_limits.limits_settings(off, None)["prometheus_url"] is None
+    assert home_limits.limits_settings(config, None)["prometheus_url"] == home_limits.PROMETHEUS_URL
     (warning,) = [m for key, m in off.warnings() if key == "homes.hardLimitGib"]
     assert warning.startswith("not enforced: the hub measures homes through Prometheus")
 
@@ -454,7 +454,7 @@ def test_the_runbooks_example_lifts_the_limits_it_says(limited: Plan) -> None:
         update={"homes": homes, "hub": limited.config.hub.model_copy(update={"groups": groups})}
     )
     assert limit_problems(config) == []
-    settings = home_governance.limits_settings(config, None)
+    settings = home_limits.limits_settings(config, None)
     assert LIMITS.limits_for(settings, "Alice", {"large-homes"}, False) == (10, 500), "her own entry wins"
     assert LIMITS.limits_for(settings, "bob", {"large-homes", "gpu-users"}, False) == (100, 1000)
     assert LIMITS.limits_for(settings, "carol", set(), False) == (10, 50)
