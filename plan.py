@@ -20,7 +20,8 @@ from typing import Any
 
 from offline import core_pods, fault_table, preflight, quotas, startup
 from offline.costs import idle_cost
-from offline.engine import Plan, ProgramError, RecordedResource, read_stack_config, run_stack, stacks
+from offline.engine import Plan, ProgramError, RecordedResource, run_stack
+from offline.stack_files import read_stack_config, stacks
 from offline.traffic import traffic
 from stackconfig.loader import PROJECT, needed_secrets
 

@@ -107,7 +107,8 @@ RUNBOOK = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 
 
 def runbook_section() -> str:
-    from offline.engine import run_stack, stacks
+    from offline.engine import run_stack
+    from offline.stack_files import stacks
 
     parts = [BEGIN]
     for stack in stacks():

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from offline.engine import stacks
+from offline.stack_files import stacks
 from stackconfig.image_refs import DOCKER_HUB, DOCKER_HUB_REGISTRY, parse, with_digest
 
 ROOT = Path(__file__).resolve().parent.parent

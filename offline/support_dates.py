@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from offline.engine import read_stack_config
+from offline.stack_files import read_stack_config
 from stackconfig import kubernetes
 
 

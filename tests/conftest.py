@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from offline.engine import Plan, read_stack_config, run_stack  # noqa: E402
+from offline.engine import Plan, run_stack  # noqa: E402
+from offline.stack_files import read_stack_config  # noqa: E402
 
 STACKS = ("staging", "prod")
 

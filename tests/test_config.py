@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from offline.engine import FAKE_SECRETS, Plan, ProgramError, read_stack_config, run_stack
+from offline.engine import Plan, ProgramError, run_stack
+from offline.stack_files import FAKE_SECRETS, read_stack_config
 from stackconfig import aws_catalog
 from stackconfig.loader import SHARED_ADMIN_PASSWORD, SHARED_PASSWORD, ConfigError
 from stackconfig.stack import StackConfig

@@ -33,8 +33,9 @@ from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
 from components import home_governance
-from offline.engine import FAKE_SECRETS, Plan, read_stack_config
+from offline.engine import Plan
 from offline.spawner import offline_kubespawner
+from offline.stack_files import FAKE_SECRETS, read_stack_config
 from stackconfig import access, kubernetes
 from stackconfig.hub import HubConfig
 from stackconfig.loader import ConfigError

@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from offline import image_digests
-from offline.engine import FAKE_SECRETS, Plan, ProgramError
+from offline.engine import Plan, ProgramError
 from offline.fake_cloud import ACCOUNT_ID
+from offline.stack_files import FAKE_SECRETS
 from stackconfig import aws_catalog
 from stackconfig.image_refs import parse, through_mirror
 from tests.conftest import ROOT, plan_with

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from offline.engine import FAKE_SECRETS, Plan
+from offline.engine import Plan
 from offline.fake_cloud import ACCOUNT_ID
+from offline.stack_files import FAKE_SECRETS
 from stackconfig import kubernetes
 from stackconfig.profiles import DEFAULT_PROFILES
 from tests.charts import of_kind, render
@@ -444,7 +445,7 @@ def test_several_archives_each_with_its_own_secret_token() -> None:
 
 
 def stack_config_archives(stack: str) -> list[dict]:
-    from offline.engine import read_stack_config
+    from offline.stack_files import read_stack_config
 
     return read_stack_config(stack)["dandihub:hub"]["auth"]["archives"]
 

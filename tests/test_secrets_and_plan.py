@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 import plan as plan_command
-from offline.engine import FAKE_SECRETS, Plan, ProgramError, is_encrypted, read_stack_config, run_stack
+from offline.engine import Plan, ProgramError, run_stack
+from offline.stack_files import FAKE_SECRETS, is_encrypted, read_stack_config
 from stackconfig.loader import SECRET_SPECS
 from tests.conftest import ROOT, STACKS, plan_with
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from offline.charts import ADDON_CHARTS
-from offline.engine import read_stack_config, stacks
+from offline.stack_files import read_stack_config, stacks
 from stackconfig.cluster import AutoscalerConfig, ClusterConfig
 from stackconfig.hub import HubConfig
 from stackconfig.monitoring import GrafanaConfig, PrometheusConfig
