@@ -15,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.node_groups import PlacedGroup
+from components.spot_events import spot_interruption_rule
 from stackconfig.monitoring import AlertsConfig
 
 # Route 53 publishes health-check metrics in us-east-1 only, so that alarm and its topic live there.
@@ -35,7 +36,6 @@ METRIC_DOCS = {
     ("AWS/Events", "TriggeredRules"): "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html",
 }  # fmt: skip
 # Days the spot interruption warnings are kept in their log group (a few hundred bytes each).
-SPOT_EVENTS_RETENTION_DAYS = 90
 # The home file system near its limits: this share of its permitted throughput, or of the General Purpose
 # I/O limit, for this many minutes. Only CloudWatch knows the limits (Prometheus sees the NFS clients only).
 EFS_SATURATION_PERCENT = 80
@@ -252,54 +252,8 @@ class Alerts(pulumi.ComponentResource):
         )
 
     def _spot_interruptions(self, topic: aws.sns.Topic, prefix: str) -> None:
-        """EventBridge counts the region's spot interruption warnings (their events carry only the instance
-        id, so the count is this account's and region's, staging's and prod's alike) as the rule's
-        TriggeredRules. The rule delivers each warning to a log group, so the runbook can say which instances
-        went, and the rule has a target to run (the metric counts rules that ran)."""
-        rule_name = f"{prefix}-spot-interruptions"
-        child = pulumi.ResourceOptions(parent=self)
-        rule = aws.cloudwatch.EventRule(
-            f"{self._name}-spot-interruptions",
-            name=rule_name,
-            event_pattern=json.dumps(
-                {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}
-            ),
-            opts=child,
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{self._name}-spot-interruption-events",
-            name=f"/aws/events/{rule_name}",
-            retention_in_days=SPOT_EVENTS_RETENTION_DAYS,
-            opts=child,
-        )
-        # EventBridge writes to a log group under the group's resource policy (one of the region's ten).
-        policy = aws.cloudwatch.LogResourcePolicy(
-            f"{self._name}-spot-interruption-events",
-            policy_name=rule_name,
-            policy_document=log_group.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "EventBridgeWrites",
-                                "Effect": "Allow",
-                                "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
-                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                                "Resource": f"{arn}:*",
-                            }
-                        ],
-                    }
-                )
-            ),
-            opts=child,
-        )
-        aws.cloudwatch.EventTarget(
-            f"{self._name}-spot-interruptions",
-            rule=rule.name,
-            arn=log_group.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
+        """The alarm on the rule that counts the region's spot interruption warnings (components/spot_events.py)."""
+        rule = spot_interruption_rule(self._name, f"{prefix}-spot-interruptions", self)
         per_hour = self._args.config.spot_interruptions_per_hour
         self._alarm(
             "spot-interruptions",
