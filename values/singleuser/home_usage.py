@@ -70,9 +70,10 @@ def render(env: dict[str, str], sizes: dict[str, int], complete: bool, lab_url: 
         lines.append(
             f"<p class='why'>When this server started, the hub had measured {gib(int(env['DANDI_HOME_USED_BYTES']))} "
             f"({at}), over the hard limit, so it started this small cleanup server. Delete what you can download "
-            "again (data from DANDI, caches) and move the rest elsewhere, until the home is under the soft limit, "
-            "then stop this server (File, Hub Control Panel, Stop My Server): your next start offers every "
-            "profile again.</p>"
+            "again (data from DANDI, caches) and move the rest elsewhere, until the home is under the hard limit "
+            "(under the soft limit, the notices go too), then stop this server (File, Hub Control Panel, Stop My "
+            "Server): your next start offers every profile again. Or, on the spawn page, move your home to the "
+            "archive and start with an empty one: nothing is deleted, and you can bring it back.</p>"
         )
     elif state in ("soft", "cleaned"):
         lines.append(
