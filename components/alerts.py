@@ -35,7 +35,6 @@ METRIC_DOCS = {
     # MatchedEvents has no RuleName dimension; TriggeredRules does.
     ("AWS/Events", "TriggeredRules"): "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html",
 }  # fmt: skip
-# Days the spot interruption warnings are kept in their log group (a few hundred bytes each).
 # The home file system near its limits: this share of its permitted throughput, or of the General Purpose
 # I/O limit, for this many minutes. Only CloudWatch knows the limits (Prometheus sees the NFS clients only).
 EFS_SATURATION_PERCENT = 80

@@ -203,16 +203,16 @@ def test_the_report_shows_each_homes_archives_and_the_requests(efs: Path) -> Non
     assert [(r["request"], r["action"]) for r in held["requests"]] == [(R2, "restore"), (R3, "archive")]
     markdown = hg.write(fs, result).with_suffix(".md").read_text()
     assert f"| gone | 1 (0 / 1) | {R2}-self (self) | 0.00 |" in markdown
-    note = f"not archived: you have an archive of your own already ({R2}-self); bring it back first"
+    note = f"not archived: you have an archive of your own already ({R2}-self); an admin can remove it"
     assert f"| {R3} | gone | archive |  |  | {note} |" in markdown
     assert f"| {R2} | gone | restore | archive/gone/{R2}-self | archive/gone/2026-11-23 |  |" in markdown
     assert markdown.index(f"| {R3} |") < markdown.index(f"| {R2} |"), "newest first"
     # The hub reads what the spawn form says of the archives, as its own uid, from inside its mount.
     read = run_as(*HUB, ["-c", "print(open('archives.json').read())"], cwd=fs / "admin" / "notices")
     assert read.returncode == 0, read.stderr
-    assert json.loads(read.stdout)["archives"] == {"gone": {"count": 1, "newest": f"{R2}-self", "by": "self"}}
+    assert json.loads(read.stdout)["archives"] == {"gone": {"count": 1, "own": 1, "newest": f"{R2}-self", "by": "self"}}
     assert notices.archives_notice(fs / "admin" / "notices", "gone") == {
-        "count": 1, "newest": f"{R2}-self", "by": "self", "as_of": "2026-11-27"}  # fmt: skip
+        "count": 1, "own": 1, "newest": f"{R2}-self", "by": "self", "as_of": "2026-11-27"}  # fmt: skip
     assert notices.archives_notice(fs / "admin" / "notices", "newcomer") is None
 
 
@@ -275,6 +275,13 @@ def test_the_spawn_form_offers_the_home_choices_and_what_the_report_knew(hub: Hu
     page = form(hub, "hana")
     assert "The report of 2026-11-27 lists 1 archive(s) of your home, the newest <code>2026-11-23</code>" in page
     assert "(by the inactivity rule)" in page
+    assert 'value="archive">' in page, "no archive of her own: archiving is offered"
+    # With one of her own (as the report knows), archiving is not offered, and the form says what to do.
+    hub.user("hana").spawner.home_archives_of = lambda spawner: {
+        "count": 2, "own": 1, "newest": f"{R1}-self", "by": "self", "as_of": "2026-11-27"}  # fmt: skip
+    page = form(hub, "hana")
+    assert 'value="archive" disabled>' in page and 'value="restore">' in page
+    assert "You have an archive of your own already" in page and "ask the hub's admins to remove the old one" in page
 
 
 def test_a_missing_or_wrong_confirmation_is_refused(hub: Hub) -> None:

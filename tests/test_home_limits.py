@@ -508,3 +508,16 @@ def test_the_page_and_the_refusal_name_the_size_and_each_limit_rightly() -> None
     soft = LIMITS.judge((10.0, 50.0), LIMITS.Usage(int(12.5 * 1024**3), 1.7e9, 1.7e9), None, 360).page()
     shown = " ".join(templates.get_template("home_limits.html").render(home_limit=soft).split())
     assert "holds 12.5 GiB, over its soft limit of 10.0 GiB. Above 50.0 GiB only a small cleanup server" in shown
+
+
+def test_a_report_the_hub_cannot_read_keeps_nobody_out(tmp_path: Path) -> None:
+    """A notices file cut short, of another shape, or with a day that is not one: no figure, no error."""
+    for text in (
+        '{"as_of": "2026-11-30", "homes": {"hal"',
+        '{"as_of": "2026-11-30", "homes": {"hal": {"bytes": 1}}}',
+        '{"as_of": "last monday", "homes": {"hal": {"bytes": 1, "largest": []}}}',
+    ):
+        (tmp_path / "usage.json").write_text(text)
+        assert LIMITS.weekly(tmp_path, "hal") is None, text
+    (tmp_path / "usage.json").write_text('{"as_of": "2026-11-30", "homes": {"hal": {"bytes": 7, "largest": []}}}')
+    assert LIMITS.weekly(tmp_path, "hal") == LIMITS.Reported(7, (), "2026-11-30")

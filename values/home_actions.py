@@ -68,17 +68,26 @@ class HomeActions(KubeSpawner):
             else "The weekly report lists no archive of your home (one you made since it ran is there)."
         )
         login = html.escape(self.user.name)
+        # One archive of one's own at a time (values/home_moves.py): with one, as far as the report knows, archiving
+        # is not offered (one made since the report: the pod leaves the home as it is and records why).
+        held = bool(known and known.get("own"))
         choices = "".join(
             f'<div class="form-check"><input class="form-check-input" type="radio" name="home-action" '
-            f'id="home-{value}" value="{value}"{" checked" if value == "keep" else ""}>'
+            f'id="home-{value}" value="{value}"{" checked" if value == "keep" else ""}'
+            f"{' disabled' if held and value == 'archive' else ''}>"
             f'<label class="form-check-label" for="home-{value}">{label}</label></div>'
             for value, label in HOME_CHOICES.items()
+        )
+        one = (
+            "You have an archive of your own already, and keep one at a time: bringing it back swaps it with "
+            "your home (so you still hold one); to archive afresh, ask the hub's admins to remove the old one."
+            if held
+            else "You keep one archive of your own at a time (bringing one back swaps it with your home's files)."
         )
         return (
             '<fieldset class="home-actions mt-4"><legend>Your home directory</legend>'
             f"{choices}<p class='form-text'>Nothing is deleted: an archived home stays on the hub's file system "
-            "and can be brought back from here. You keep one archive of your own at a time: with one already, "
-            f"bring it back before you archive again. {archives}</p>"
+            f"and can be brought back from here. {one} {archives}</p>"
             f'<label for="home-confirm" class="form-label">To archive or bring back, type your login '
             f"(<code>{login}</code>):</label>"
             '<input type="text" class="form-control" name="home-confirm" id="home-confirm" autocomplete="off">'

@@ -239,7 +239,7 @@ def write(root: Path, result: dict[str, Any]) -> Path:
         "",
         f"Total: {result['total_bytes'] / GIB:.1f} GiB",
         "",
-        "| home | GiB | growth GiB | files | $/month Standard / IA / Archive | over limit |",
+        "| home | GiB | growth GiB | files | $/month Standard / IA / Archive | over the stack's soft limit |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in sorted(result["homes"], key=lambda r: -r["bytes"]):
@@ -296,10 +296,11 @@ def archive_lines(archives: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _notice_archives(notices: Path, stamp: str, archives: dict[str, dict[str, Any]]) -> None:
-    """For the hub: each home's number of snapshots and the newest (name and who made it), nothing else."""
+    """For the hub: each home's number of snapshots (and how many the user made), and the newest (name and who
+    made it), nothing else."""
     summary = {
-        home: {"count": len(held["snapshots"]), "newest": held["snapshots"][-1]["name"],
-               "by": held["snapshots"][-1]["by"]}
+        home: {"count": len(held["snapshots"]), "own": sum(s["by"] == "self" for s in held["snapshots"]),
+               "newest": held["snapshots"][-1]["name"], "by": held["snapshots"][-1]["by"]}
         for home, held in archives.items() if held["snapshots"]
     }  # fmt: skip
     fresh = notices / f".{ARCHIVES_NOTICE}.new"

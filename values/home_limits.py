@@ -153,13 +153,14 @@ def weekly(notices: Path, home: str) -> Reported | None:
         with open(notices / "usage.json") as file:  # values/home_notices.py NOTICE_FILE
             latest = json.load(file)
         found = latest.get("homes", {}).get(home)
-    except (OSError, ValueError) as problem:
+        if not found:
+            return None
+        datetime.date.fromisoformat(latest["as_of"])  # judge() counts from the report's day
+        largest = tuple((str(n), int(b)) for n, b in found["largest"])
+        return Reported(int(found["bytes"]), largest, str(latest["as_of"]))
+    except Exception as problem:  # a report the hub cannot read is no reason to keep anyone out
         log.info("home limits: no weekly report for %s (%s)", home, problem)
         return None
-    if not found:
-        return None
-    largest = tuple((str(n), int(b)) for n, b in found["largest"])
-    return Reported(int(found["bytes"]), largest, str(latest["as_of"]))
 
 
 def query(selector: dict[str, str], home: str) -> str:

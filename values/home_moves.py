@@ -156,8 +156,9 @@ def self_service(root: Path, home: str, action: str, request: str) -> dict[str, 
     `archive/<home>/self-service.jsonl`; a run that finds its plan recorded resumes it.
 
     A user keeps one archive of their own at a time: with one there already, `archive` moves nothing (no
-    limit measures the archive, so archiving again and again would get around the home's limits); bringing
-    it back swaps, and an admin can remove an old one."""
+    limit measures the archive, so archiving again and again would get around the home's limits). Bringing
+    one back into a home with files swaps them, so the user still holds one; only an admin removes an
+    archive (runbook, "Removing old archives")."""
     moment = datetime.datetime.strptime(request, REQUEST_FORMAT)  # refuses anything but the hub's stamps
     if action not in ("archive", "restore"):
         raise InconsistentError(f"unknown home action {action!r}")
@@ -174,7 +175,7 @@ def self_service(root: Path, home: str, action: str, request: str) -> dict[str, 
         earlier = snapshots(root, home)
         held = [s.name for s in earlier if made_by(s.name) == "self"]
         if action == "archive" and held:
-            note = f"not archived: you have an archive of your own already ({held[-1]}); bring it back first"
+            note = f"not archived: you have an archive of your own already ({held[-1]}); an admin can remove it"
             kept = {"request": request, "step": "done", "action": action, "archived": None, "brought_back": None,
                     "note": note, **stamps}  # fmt: skip
             _record(root, home, kept)
