@@ -16,6 +16,7 @@ import requests
 
 from offline.engine import Plan
 from tests.as_uid import NOTEBOOK, needs_root, python_for, world_reachable_dir
+from tests.conftest import ROOT, load_in_cluster_code
 from tests.real_hub import free_port, serving
 from tests.test_sessions import mounted_files
 
@@ -77,3 +78,14 @@ def test_the_page_shows_the_live_size_the_limits_and_the_biggest_entries(server:
 def test_the_page_is_only_for_the_servers_owner(server: str) -> None:
     anonymous = requests.get(f"{server}/dandi/home", allow_redirects=False, timeout=30)
     assert anonymous.status_code in (302, 403) and "Your home directory" not in anonymous.text
+
+
+def test_a_size_from_the_weekly_report_is_named_so() -> None:
+    """When Prometheus had no figure, the hub judged by the weekly report (values/home_limits.py): the page says
+    whose figure it is."""
+    usage = load_in_cluster_code(ROOT / "values" / "singleuser" / "home_usage.py")
+    said = {**HUB_SAYS, "DANDI_HOME_STATE": "soft", "DANDI_HOME_MEASURED_AT": "1796083200"}  # 2026-12-01 00:00 UTC
+    fresh = usage.render(said, {"data": 5}, True, "/lab")
+    assert "the hub had measured 60.00 GiB (2026-12-01 00:00 UTC), over the soft limit" in fresh
+    weekly = usage.render({**said, "DANDI_HOME_SOURCE": "report"}, {"data": 5}, True, "/lab")
+    assert "the weekly report of 2026-12-01 had found 60.00 GiB (the hub had no fresher measurement)" in weekly

@@ -97,6 +97,7 @@ class Verdict:
             "DANDI_HOME_HARD_LIMIT_BYTES": str(self.hard_bytes),
             "DANDI_HOME_MEASURED_AT": str(int(self.walked_at)),
             "DANDI_HOME_WALK_MINUTES": str(self.walk_every_minutes),
+            "DANDI_HOME_SOURCE": self.source,
         }
 
 

@@ -76,9 +76,15 @@ def render(env: dict[str, str], sizes: dict[str, int], complete: bool, lab_url: 
             "archive and start with an empty one: nothing is deleted, and you can bring it back.</p>"
         )
     elif state in ("soft", "cleaned"):
+        found = (
+            f"the weekly report of {at[:10]} had found {gib(int(env['DANDI_HOME_USED_BYTES']))} (the hub had no "
+            "fresher measurement)"
+            if env.get("DANDI_HOME_SOURCE") == "report"
+            else f"the hub had measured {gib(int(env['DANDI_HOME_USED_BYTES']))} ({at})"
+        )
         lines.append(
-            f"<p class='why'>When this server started, the hub had measured {gib(int(env['DANDI_HOME_USED_BYTES']))} "
-            f"({at}), over the soft limit. Above the hard limit only a small cleanup server starts.</p>"
+            f"<p class='why'>When this server started, {found}, over the soft limit. Above the hard limit only a "
+            "small cleanup server starts.</p>"
         )
     if walk:
         lines.append(f"<p class='walk'>The hub measures every home every {html.escape(walk)} minutes.</p>")
