@@ -5,7 +5,6 @@ says where the runbook starts (docs/operations.md, Alerts)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.node_groups import PlacedGroup
+from components.service_policies import services_may
 from components.spot_events import spot_interruption_rule
 from stackconfig.monitoring import AlertsConfig
 
@@ -147,19 +147,8 @@ class Alerts(pulumi.ComponentResource):
             arn=topic.arn,
             region=region,
             policy=topic.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "AwsServicesPublish",
-                                "Effect": "Allow",
-                                "Principal": {"Service": ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"]},
-                                "Action": "SNS:Publish",
-                                "Resource": arn,
-                            }
-                        ],
-                    }
+                lambda arn: services_may(
+                    "AwsServicesPublish", ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"], "SNS:Publish", arn
                 )
             ),
             opts=pulumi.ResourceOptions(parent=topic),

@@ -9,6 +9,8 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from components.service_policies import services_may
+
 # Days the log group keeps each warning (the runbook's "Spot interruptions" reads them).
 SPOT_EVENTS_RETENTION_DAYS = 90
 
@@ -36,19 +38,11 @@ def spot_interruption_rule(name: str, rule_name: str, parent: pulumi.Resource) -
         f"{name}-spot-interruption-events",
         policy_name=rule_name,
         policy_document=log_group.arn.apply(
-            lambda arn: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "EventBridgeWrites",
-                            "Effect": "Allow",
-                            "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                            "Resource": f"{arn}:*",
-                        }
-                    ],
-                }
+            lambda arn: services_may(
+                "EventBridgeWrites",
+                ["events.amazonaws.com", "delivery.logs.amazonaws.com"],
+                ["logs:CreateLogStream", "logs:PutLogEvents"],
+                f"{arn}:*",
             )
         ),
         opts=child,
